@@ -1,1 +1,159 @@
-def main(): pass
+"""The ``objlang`` command line (architecture.md: the contract).
+
+Exit status: 0 success, 1 a check that ran and said no (``fmt --check``),
+2 bad input (errors printed as ``file:line:col: error: ...``). No traceback
+reaches the user for a bad spec.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .errors import ObjlangError
+
+
+def _print_diags(diags, stream=sys.stderr) -> None:
+    for d in diags:
+        print(d.render(), file=stream)
+
+
+def _pick(spec, name: str | None):
+    """The objectives a command works on: the named one, or all."""
+    objs = spec.objectives
+    if name is None:
+        return objs
+    chosen = [o for o in objs if o.name == name]
+    if not chosen:
+        from .errors import did_you_mean
+        guess = did_you_mean(name, [o.name for o in objs])
+        raise ObjlangError(f"no objective named '{name}' in {spec.file}"
+                           + (f" ({guess})" if guess else ""),
+                           hint="objectives: " + (", ".join(o.name for o in objs) or "none"))
+    return chosen
+
+
+def cmd_check(args) -> int:
+    from .expressivity import written_in
+    from .load import load
+
+    status, report = 0, []
+    for f in args.files:
+        entry = {"file": f, "ok": False, "errors": [], "warnings": [], "objectives": []}
+        try:
+            spec = load(f)
+            objs = _pick(spec, args.objective)
+        except ObjlangError as e:
+            status = 2
+            entry["errors"] = [_diag_json(d) for d in e.diagnostics]
+            if not args.json:
+                _print_diags(e.diagnostics)
+        else:
+            entry["ok"] = True
+            entry["warnings"] = [_diag_json(w) for w in spec.warnings]
+            entry["objectives"] = [{"name": o.name, "written_in": written_in(o, spec)[0]}
+                                   for o in objs]
+            if not args.json:
+                _print_diags(spec.warnings)
+                names = ", ".join(o.name for o in objs) or "no objectives"
+                print(f"ok {f} ({names})")
+        report.append(entry)
+    if args.json:
+        print(json.dumps({"files": report}, indent=2))
+    return status
+
+
+def _diag_json(d) -> dict:
+    return {"severity": d.severity, "message": d.message, "hint": d.hint,
+            "loc": d.loc.to_json() if d.loc else None}
+
+
+def cmd_fmt(args) -> int:
+    from .load import read_file
+    from .syntax import fmt
+
+    status = 0
+    for f in args.files:
+        spec = read_file(Path(f), f)
+        text = fmt(spec)
+        original = Path(f).read_text("utf-8")
+        if args.check:
+            if text != original:
+                print(f"{f}: not in canonical form (run `objlang fmt --write {f}`)",
+                      file=sys.stderr)
+                status = 1
+        elif args.write:
+            if text != original:
+                Path(f).write_text(text, "utf-8")
+        else:
+            sys.stdout.write(text)
+    return status
+
+
+def cmd_ir(args) -> int:
+    from .ir.to_json import spec_json
+    from .load import load
+
+    spec = load(args.file)
+    _pick(spec, args.objective)
+    out = spec_json(spec)
+    if args.objective:
+        out["decls"] = [d for d in out["decls"]
+                        if d["kind"] != "objective" or d["name"] == args.objective]
+    print(json.dumps(out, indent=2))
+    return 0
+
+
+def cmd_demo(args) -> int:
+    from .demo import run_demo
+
+    return run_demo(args)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="objlang",
+                                description="A language and compiler for RL objectives.")
+    sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    c = sub.add_parser("check", help="parse and check specs; print ok lines or errors")
+    c.add_argument("files", nargs="+", metavar="FILE")
+    c.add_argument("--objective", help="the objective to check (default: all)")
+    c.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    c.set_defaults(func=cmd_check)
+
+    f = sub.add_parser("fmt", help="print the canonical form of specs")
+    f.add_argument("files", nargs="+", metavar="FILE")
+    g = f.add_mutually_exclusive_group()
+    g.add_argument("--check", action="store_true",
+                   help="exit 1 if a file is not in canonical form")
+    g.add_argument("--write", "-w", action="store_true", help="rewrite the files in place")
+    f.set_defaults(func=cmd_fmt)
+
+    i = sub.add_parser("ir", help="print the checked IR as JSON")
+    i.add_argument("file", metavar="FILE")
+    i.add_argument("--objective")
+    i.add_argument("--json", action="store_true", default=True,
+                   help="JSON output (the only form)")
+    i.set_defaults(func=cmd_ir)
+
+    d = sub.add_parser("demo", help="the README's main job: a short end-to-end run")
+    d.add_argument("--json", action="store_true")
+    d.set_defaults(func=cmd_demo)
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return args.func(args)
+    except ObjlangError as e:
+        _print_diags(e.diagnostics)
+        return 2
+    except BrokenPipeError:
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

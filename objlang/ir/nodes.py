@@ -259,6 +259,8 @@ class Spec(Node):
     source: Optional[str] = field(default=None, compare=False, repr=False)
     #: the source's comments as (line, column, text), for the printer
     comments: tuple = field(default=(), compare=False, repr=False)
+    #: warnings of the checks (a checked spec only)
+    warnings: tuple = field(default=(), compare=False, repr=False)
 
     def of_type(self, cls) -> list:
         return [d for d in self.decls if isinstance(d, cls)]

@@ -9,6 +9,8 @@ boolean constant in a sum), reported at the operator.
 """
 from __future__ import annotations
 
+import math
+
 import sympy
 from lark import Token, Transformer, v_args
 from sympy.core.sympify import SympifyError
@@ -26,6 +28,56 @@ _BINARY = {
 _TEMPORAL = {"X": sym.Next, "F": sym.Finally, "G": sym.Always}
 _BRACKETS = {"E[": sym.Expect, "P[": sym.Prob, "Var[": sym.Variance}
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+#: largest exact constant, in bits (numerator or denominator); larger ones are
+#: refused rather than computed (``9 ^ 9 ^ 9`` would never finish)
+MAX_BITS = 4096
+
+#: what sympy may build from objlang arithmetic and still have an objlang
+#: spelling; anything else (``I`` from ``sqrt(-1)``, ``re(x)`` from
+#: ``abs(exp(x))``) is refused where it appears
+_SPELLABLE = (sympy.Symbol, Str, sympy.Number, sympy.Add, sympy.Mul, sympy.Pow,
+              sympy.Min, sympy.Max, sympy.Abs, sympy.exp, sympy.log, sym.Op,
+              sympy.logic.boolalg.BooleanAtom)
+
+
+def _number_problem(x) -> str | None:
+    """Why the sympy number x cannot be a constant of a spec, or None."""
+    if x in (sympy.oo, -sympy.oo, sympy.zoo, sympy.nan):
+        return None
+    if isinstance(x, sympy.Rational):
+        if max(abs(x.p).bit_length(), x.q.bit_length()) > MAX_BITS:
+            return "is too large"
+    elif isinstance(x, sympy.Float):
+        f = float(x)
+        if not math.isfinite(f) or sympy.Float(f) != x:
+            return "is out of the range of a 64-bit float"
+    return None
+
+
+def _new_parts(result, operands):
+    """The sub-expressions of result that are not already parts of an operand."""
+    known = set()
+    for a in operands:
+        if isinstance(a, sympy.Basic):
+            known.add(a)
+            known.update(a.args)
+    stack = [result]
+    while stack:
+        e = stack.pop()
+        if e in known:
+            continue
+        yield e
+        stack.extend(e.args)
+
+
+def _power_bits(base, ex) -> float:
+    """Rough size in bits of the constants sympy would compute for base ^ ex."""
+    if not isinstance(ex, sympy.Rational):
+        return 0.0
+    bits = [max(abs(a.p).bit_length(), a.q.bit_length())
+            for a in base.atoms(sympy.Rational) if abs(a) != 1 and a != 0]
+    return float(abs(ex)) * max(bits, default=0)
 
 
 def unescape(text: str) -> str:
@@ -71,23 +123,52 @@ class Builder(Transformer):
         spans, self._spans = tuple(self._spans), []
         return spans
 
-    def arith(self, op_tok, fn, *args):
+    def arith(self, op_tok, fn, *args, loc=None):
+        where = self.tok_loc(op_tok) if isinstance(op_tok, Token) else loc
         try:
-            return fn(*args)
+            result = fn(*args)
         except (TypeError, SympifyError, AttributeError) as exc:
             raise ObjlangError(
                 f"'{op_tok}' needs numbers or real expressions on both sides",
-                self.tok_loc(op_tok) if isinstance(op_tok, Token) else None,
+                where,
                 hint="strings and true/false cannot take part in arithmetic; "
                      "use [b] to turn a boolean into 0/1",
                 source=self.source) from exc
+        for part in _new_parts(result, args):
+            if isinstance(part, sympy.Number):
+                problem = _number_problem(part)
+                if problem:
+                    raise ObjlangError(f"the constant computed by '{op_tok}' {problem}",
+                                       where, hint="numbers must fit a 64-bit float; "
+                                       f"exact constants at most {MAX_BITS} bits",
+                                       source=self.source)
+            elif not isinstance(part, _SPELLABLE) and part is not sympy.E:
+                what = "a complex number" if part.has(sympy.I) else f"'{part}'"
+                raise ObjlangError(f"'{op_tok}' gives {what}, which is not a real expression",
+                                   where, hint="objlang expressions are real-valued",
+                                   source=self.source)
+        return result
+
+    def num(self, tok: Token):
+        """The number of an INT or NUMBER token."""
+        text = str(tok)
+        try:
+            value = sym.number(text)
+        except ValueError:  # more digits than Python converts
+            value = None
+        if value is None or _number_problem(value):
+            raise ObjlangError(f"the number {text[:20]}{'...' if len(text) > 20 else ''} "
+                               "is too large", self.tok_loc(tok),
+                               hint=f"integers are limited to {MAX_BITS} bits",
+                               source=self.source)
+        return value
 
     # ---- atoms ---------------------------------------------------------
     def integer(self, meta, c):
-        return self.mark(sym.number(str(c[0])), self.loc(meta))
+        return self.mark(self.num(c[0]), self.loc(meta))
 
     def number(self, meta, c):
-        return self.mark(sym.number(str(c[0])), self.loc(meta))
+        return self.mark(self.num(c[0]), self.loc(meta))
 
     def string(self, meta, c):
         return self.mark(Str(unescape(str(c[0]))), self.loc(meta))
@@ -108,7 +189,7 @@ class Builder(Transformer):
         if builtin is not None:
             lo, hi, ctor = builtin
             if lo <= len(args) and (hi is None or len(args) <= hi):
-                node = self.arith(c[0], ctor, *args)
+                node = self.arith(c[0], ctor, *args, loc=self.loc(meta))
         if node is None:  # a macro, or a builtin with the wrong arity: the passes tell
             node = sym.Call(Str(fname), *args)
         return self.mark(node, self.loc(meta))
@@ -141,10 +222,16 @@ class Builder(Transformer):
         return self.mark(sym.Attr(c[0], Str(str(c[1]))), self.loc(meta))
 
     def power(self, meta, c):
-        return self.mark(self.arith("^", lambda a, b: a ** b, c[0], c[1]), self.loc(meta))
+        if _power_bits(c[0], c[1]) > MAX_BITS:
+            raise ObjlangError("the constant computed by '^' is too large", self.loc(meta),
+                               hint=f"exact constants are limited to {MAX_BITS} bits",
+                               source=self.source)
+        return self.mark(self.arith("^", lambda a, b: a ** b, c[0], c[1], loc=self.loc(meta)),
+                         self.loc(meta))
 
     def negate(self, meta, c):
-        return self.mark(self.arith("-", lambda a: -a, c[0]), self.loc(meta))
+        return self.mark(self.arith("-", lambda a: -a, c[0], loc=self.loc(meta)),
+                         self.loc(meta))
 
     def _fold(self, meta, c, ops):
         acc = c[0]
@@ -262,11 +349,13 @@ class Builder(Transformer):
 
     def key(self, meta, c):
         tok = c[0]
-        return sympy.Integer(int(tok)) if tok.type == "INT" else sym.name(str(tok))
+        return self.num(tok) if tok.type == "INT" else sym.name(str(tok))
 
     def prob(self, meta, c):
-        nums = [sym.number(str(t)) for t in c]
-        return nums[0] if len(nums) == 1 else nums[0] / nums[1]
+        nums = [self.num(t) for t in c]
+        if len(nums) == 1:
+            return nums[0]
+        return self.arith("/", lambda a, b: a / b, *nums, loc=self.loc(meta))
 
     def choice(self, meta, c):
         return (c[0], c[1] if len(c) > 1 else None)
