@@ -30,12 +30,20 @@ def warning(message: str, loc: Loc | None, hint: str | None = None) -> Diagnosti
     return Diagnostic("warning", message, loc, hint)
 
 
-def span(decl, node, default: Loc | None = None) -> Loc | None:
-    """Where ``node`` (a sub-expression of ``decl``) was written, else the decl's place."""
+def span(decl, node, default: Loc | None = None, within: Loc | None = None) -> Loc | None:
+    """Where ``node`` (a sub-expression of ``decl``) was written, else ``default``
+    or the decl's place. Equal sub-expressions share an entry: ``within`` (the
+    place of one line of a block) picks the occurrence inside it."""
     for e, loc in getattr(decl, "spans", ()):
-        if e == node:
+        if e == node and (within is None or _inside(loc, within)):
             return loc
     return default if default is not None else getattr(decl, "loc", None)
+
+
+def _inside(loc: Loc, outer: Loc) -> bool:
+    start = (loc.line, loc.col) >= (outer.line, outer.col)
+    end = outer.end_line is None or (loc.line, loc.col) <= (outer.end_line, outer.end_col or 0)
+    return start and end
 
 
 def symbols(e) -> set[str]:

@@ -44,8 +44,19 @@ _WHAT = {  # how to name a node in a message
 
 
 class _Fail(Exception):
-    def __init__(self, message, node, hint=None):
-        self.message, self.node, self.hint = message, node, hint
+    def __init__(self, message, node, hint=None, within=None):
+        self.message, self.node, self.hint, self.within = message, node, hint, within
+
+
+def _inside(item, check):
+    """Run check(); a failure is located within the block line ``item``."""
+    try:
+        return check()
+    except _Fail as f:
+        f.within = f.within or item.loc
+        if f.node is None:
+            f.node, f.within = item, None
+        raise
 
 
 def _what(node) -> str:
@@ -388,22 +399,30 @@ def _check_objective(c: _Checker, d: n.ObjectiveDecl):
                     f"has {len(d.goals)}", None)
     if len(d.discounts) > 1:
         raise _Fail(f"objective '{d.name}' gives its discount twice", None)
-    goals = tuple(dataclasses.replace(g, expr=c.value(g.expr, top=True)) for g in d.goals)
-    constraints = []
-    for con in d.constraints:
-        e = con.expr
-        if not isinstance(e, (sym.Le_, sym.Ge_, sym.Lt_, sym.Gt_)):
-            raise _Fail("`subject to` needs a comparison: X <= c or X >= c", e)
-        constraints.append(dataclasses.replace(con, expr=e.func(*[c.value(a) for a in e.args])))
-    regs = []
-    for r in d.regularizers:
-        v = c.value(r.expr)
-        if not v.has(sym.Entropy, sym.KL):
-            raise _Fail("`regularize` takes a weighted entropy(pi) or kl(pi, prior)", r.expr)
-        regs.append(dataclasses.replace(r, expr=v))
-    discounts = tuple(dataclasses.replace(x, value=c.discount(x.value)) for x in d.discounts)
-    return dataclasses.replace(d, goals=goals, constraints=tuple(constraints),
-                               regularizers=tuple(regs), discounts=discounts)
+    goals = tuple(dataclasses.replace(g, expr=_inside(g, lambda: c.value(g.expr, top=True)))
+                  for g in d.goals)
+    constraints = tuple(dataclasses.replace(con, expr=_inside(con, lambda: _constraint(c, con)))
+                        for con in d.constraints)
+    regs = tuple(dataclasses.replace(r, expr=_inside(r, lambda: _regularizer(c, r)))
+                 for r in d.regularizers)
+    discounts = tuple(dataclasses.replace(x, value=_inside(x, lambda: c.discount(x.value)))
+                      for x in d.discounts)
+    return dataclasses.replace(d, goals=goals, constraints=constraints,
+                               regularizers=regs, discounts=discounts)
+
+
+def _constraint(c: _Checker, con: n.Constraint):
+    e = con.expr
+    if not isinstance(e, (sym.Le_, sym.Ge_, sym.Lt_, sym.Gt_)):
+        raise _Fail("`subject to` needs a comparison: X <= c or X >= c", None)
+    return e.func(*[c.value(a) for a in e.args])
+
+
+def _regularizer(c: _Checker, r: n.Regularizer):
+    v = c.value(r.expr)
+    if not v.has(sym.Entropy, sym.KL):
+        raise _Fail("`regularize` takes a weighted entropy(pi) or kl(pi, prior)", None)
+    return v
 
 
 def _cycles(spec: n.Spec) -> list:
@@ -442,7 +461,10 @@ def check_types(spec: n.Spec, env) -> tuple[n.Spec, list]:
         try:
             decls.append(_check_decl(c, d))
         except _Fail as f:
-            where = span(d, f.node) if f.node is not None else d.loc
+            if isinstance(f.node, n.Node):
+                where = f.node.loc
+            else:
+                where = span(d, f.node, within=f.within) if f.node is not None else d.loc
             diags.append(error(f.message, where, f.hint))
             decls.append(d)
     if not diags:
