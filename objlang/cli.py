@@ -14,9 +14,9 @@ from pathlib import Path
 from .errors import ObjlangError
 
 
-def _print_diags(diags, stream=sys.stderr) -> None:
+def _print_diags(diags) -> None:
     for d in diags:
-        print(d.render(), file=stream)
+        print(d.render(), file=sys.stderr)
 
 
 def _pick(spec, name: str | None):
