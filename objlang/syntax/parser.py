@@ -38,8 +38,10 @@ def grammar_text() -> str:
 @functools.lru_cache(maxsize=None)
 def lark_parser(strict: bool = False) -> Lark:
     """The LALR parser (``strict=True`` also checks for conflicts and collisions)."""
+    # the LALR tables take ~0.7 s to build: Lark caches them in the temp folder,
+    # keyed by a hash of the grammar and options (the strict build is for tests)
     return Lark(grammar_text(), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True, strict=strict, cache=False)
+                maybe_placeholders=True, strict=strict, cache=not strict)
 
 
 def decode(data: bytes, file: str | None) -> str:
@@ -89,7 +91,7 @@ def parse(text: str, file: str | None = None) -> Spec:
 def comments(text: str) -> tuple[tuple[int, int, str], ...]:
     """Every comment of a source as (line, column, text); strings never span lines."""
     found = []
-    for lineno, line in enumerate(text.splitlines(), 1):
+    for lineno, line in enumerate(_lines(text), 1):
         in_string, i = False, 0
         while i < len(line):
             c = line[i]
@@ -103,6 +105,15 @@ def comments(text: str) -> tuple[tuple[int, int, str], ...]:
                 break
             i += 1
     return tuple(found)
+
+
+def _lines(text: str) -> list[str]:
+    """The lines of a source as Lark counts them: only '\n' ends a line (so a
+    '\x0c' or '\u2028' inside a string or comment does not shift line numbers)."""
+    lines = text.split("\n")
+    if len(lines) > 1 and lines[-1] == "":
+        lines.pop()
+    return lines
 
 
 def _check_depth(tree: Tree, text: str, file: str | None) -> None:
@@ -128,8 +139,8 @@ def _parse_error(exc: UnexpectedInput, text: str, file: str | None) -> ObjlangEr
     line, col = max(exc.line, 1), max(exc.column, 1)
     if isinstance(exc, UnexpectedEOF) or (isinstance(exc, UnexpectedToken)
                                           and exc.token.type == "$END"):
-        lines = text.splitlines() or [""]
-        line, col = len(lines), len(lines[-1]) + 1
+        lines = _lines(text)
+        line, col = len(lines), len(lines[-1].rstrip("\r")) + 1
     loc = Loc(file, line, col)
     mistake = None
     if isinstance(exc, (UnexpectedToken, UnexpectedEOF)):
