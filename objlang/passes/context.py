@@ -17,8 +17,8 @@ RESERVED = frozenset({
 
 #: gymnasium ids whose state space is finite (exposing a transition table)
 FINITE_ENVS = frozenset({
-    "FrozenLake-v1", "FrozenLake8x8-v1", "CliffWalking-v0", "CliffWalking-v1",
-    "CliffWalkingSlippery-v1", "Taxi-v3", "objlang/OfficeWorld-v0",
+    "FrozenLake-v1", "FrozenLake8x8-v1", "CliffWalking-v1", "CliffWalkingSlippery-v1",
+    "tabular/CliffWalking-v0", "Taxi-v3", "Taxi-v4", "objlang/OfficeWorld-v0",
 })
 
 
