@@ -20,8 +20,8 @@ from .context import Env
 PASSES = (
     ("names", names.check_names),
     ("macros", macros.expand_macros),
-    ("types", types.check_types),
     ("mdps", mdps.check_mdps),
+    ("types", types.check_types),
     ("machines", machines.check_machines),
     ("usage", usage.check_usage),
 )

@@ -94,5 +94,8 @@ def module_key(imp: n.ImportDecl, importer: n.Spec, base: Path | None) -> str:
     file (relative to the importing file, or to ``base`` for text specs)."""
     if not imp.is_path:
         return f"stdlib:{imp.module}"
-    root = Path(importer.file).resolve().parent if importer.file else (base or Path.cwd())
+    if importer.file and (base is None or Path(importer.file).is_file()):
+        root = Path(importer.file).resolve().parent
+    else:  # text given to loads(): relative to base
+        root = base or Path.cwd()
     return str((root / imp.module).resolve())

@@ -26,6 +26,7 @@ from ..errors import did_you_mean
 from ..ir import nodes as n
 from ..ir import sym
 from .context import FINITE_ENVS, error, span
+from .mdps import actions_of
 
 _STATE, _TRANS = 1, 2
 _REAL_FUNCS = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Min, sympy.Max, sympy.Abs,
@@ -60,6 +61,8 @@ def _inside(item, check):
 
 
 def _what(node) -> str:
+    if isinstance(node, sympy.Number):
+        return f"the number {node}"
     if type(node) in _WHAT:
         return _WHAT[type(node)]
     if isinstance(node, _TEMPORAL):
@@ -97,7 +100,7 @@ class _Names:
             mdp = next((m for m in spec.of_type(n.MdpDecl) if m.name == env.env_id), None)
             if mdp is not None:
                 states = frozenset(r.state for r in mdp.rows) | {s for s, _ in mdp.start}
-                actions = frozenset(r.action for r in mdp.rows if r.action != "*")
+                actions = frozenset(actions_of(mdp))
             finite = True
         elif env is not None:
             finite = env.env_id in FINITE_ENVS

@@ -142,7 +142,7 @@ class Builder(Transformer):
                                        where, hint="numbers must fit a 64-bit float; "
                                        f"exact constants at most {MAX_BITS} bits",
                                        source=self.source)
-            elif not isinstance(part, _SPELLABLE) and part is not sympy.E:
+            elif not isinstance(part, _SPELLABLE) and part not in (sympy.E, sympy.zoo):
                 what = "a complex number" if part.has(sympy.I) else f"'{part}'"
                 raise ObjlangError(f"'{op_tok}' gives {what}, which is not a real expression",
                                    where, hint="objlang expressions are real-valued",

@@ -157,7 +157,7 @@ def _parse_error(exc: UnexpectedInput, text: str, file: str | None) -> ObjlangEr
         message, hint = MISTAKES.messages[mistake]
         return ObjlangError(message.format(token=_describe(tok)), loc, hint, text)
     expected = sorted(_TOKEN_TEXT.get(t, f"'{t.lower()}'" if t.isupper() else t)
-                      for t in getattr(exc, "expected", ()) if not t.startswith("__"))
+                      for t in getattr(exc, "expected", ()) if not t.startswith("_"))
     hint = None
     if expected:
         shown = ", ".join(expected[:8]) + (", ..." if len(expected) > 8 else "")

@@ -62,6 +62,15 @@ def _wrap(e, need: int) -> str:
     return f"({text})" if level < need else text
 
 
+def _base(e) -> str:
+    """The operand of x[i], x[a:b] and x.key: a name E, P or Var would lex as the
+    opening of E[...] and an integer 2 as the number "2.", so both get parentheses."""
+    text = _wrap(e, POSTFIX)
+    if text in ("E", "P", "Var") or text.isdigit():
+        return f"({text})"
+    return text
+
+
 def _args(args) -> str:
     return ", ".join(_p(a)[0] for a in args)
 
@@ -71,8 +80,8 @@ def _number(e) -> tuple[str, int]:
         return "1 / 0", PROD
     if e is sympy.nan:
         return "0 / 0", PROD
-    if e in (sympy.oo, -sympy.oo):
-        return ("-" if e.is_negative else "") + "1e999", NEG if e.is_negative else ATOM
+    if e in (sympy.oo, -sympy.oo):  # (-oo).is_negative is False in sympy
+        return ("-1e999", NEG) if e == -sympy.oo else ("1e999", ATOM)
     if isinstance(e, sympy.Integer):
         text = str(int(e))
     elif isinstance(e, sympy.Rational):
@@ -126,12 +135,12 @@ def _p(e) -> tuple[str, int]:  # noqa: C901 -- one case per node class, flat
     if cls is sym.SetLit:
         return "{" + _args(e.args) + "}", ATOM
     if cls is sym.Index:
-        return f"{_wrap(e.args[0], POSTFIX)}[{_p(e.args[1])[0]}]", POSTFIX
+        return f"{_base(e.args[0])}[{_p(e.args[1])[0]}]", POSTFIX
     if cls is sym.Slice:
         lo, hi = ("" if b == NO_BOUND else _p(b)[0] for b in e.args[1:])
-        return f"{_wrap(e.args[0], POSTFIX)}[{lo}:{hi}]", POSTFIX
+        return f"{_base(e.args[0])}[{lo}:{hi}]", POSTFIX
     if cls is sym.Attr:
-        return f"{_wrap(e.args[0], POSTFIX)}.{e.args[1].name}", POSTFIX
+        return f"{_base(e.args[0])}.{e.args[1].name}", POSTFIX
     if cls is sym.Ite:
         b, x, y = (_p(a)[0] for a in e.args)
         return f"if {b} then {x} else {y}", ITE
@@ -161,7 +170,10 @@ def _mul(e) -> tuple[str, int]:
             num.append(f)
     parts = []
     if isinstance(coeff, sympy.Rational) and not isinstance(coeff, sympy.Integer):
-        parts.append(str(coeff.p))
+        if coeff < 0 and num:  # -(x / 3) is "-x / 3": unary minus binds tighter than /
+            return "-" + _mul(-e)[0], PROD
+        if coeff.p != 1 or not num:  # x / 3, not 1 * x / 3
+            parts.append(str(coeff.p))
         den.insert(0, sympy.Integer(coeff.q))
     elif coeff != 1:
         parts.append(_number(coeff)[0])
@@ -196,58 +208,76 @@ def _kwargs(items) -> str:
 
 
 class _Out:
-    """Collects output lines and places the source's comments next to them."""
+    """Collects output lines and places the source's comments next to them.
+
+    A comment on the last line of an item trails it; any other comment leads
+    the next item of its block (or the block's closing brace), or the next
+    declaration. Items are declarations, block lines, and markers
+    ``(decl, tag, loc)`` for lines that have no node of their own.
+    """
 
     def __init__(self, spec: n.Spec):
         self.lines: list[str] = []
-        self.leading: dict[int, list[str]] = {}
-        self.trailing: dict[int, str] = {}
+        self.leading: dict = {}
+        self.trailing: dict = {}
         self.rest: list[str] = []
         self._attach(spec)
 
     def _attach(self, spec: n.Spec) -> None:
-        comments = getattr(spec, "comments", ()) or ()
-        items = []  # (start line, end line, end col, key)
+        items = []  # (start line, end line, end col, key, block decl or None)
+        blocks = []  # (start line, end line, decl)
         for d in spec.decls:
             for node in _items(d):
-                loc = node.loc if not isinstance(node, tuple) else node[1]
+                loc = node[2] if isinstance(node, tuple) else node.loc
                 if loc is not None:
                     items.append((loc.line, loc.end_line or loc.line, loc.end_col or 0,
-                                  _key_of(node)))
-        for line, col, text in comments:
+                                  _key_of(node), None if node is d else d))
+            if _is_block(d) and d.loc is not None:
+                blocks.append((d.loc.line, d.loc.end_line or d.loc.line, d))
+        for line, col, text in getattr(spec, "comments", ()) or ():
             ends_here = [it for it in items if it[1] == line and it[2] <= col]
             if ends_here:
                 key = min(ends_here, key=lambda it: it[1] - it[0])[3]
                 self.trailing[key] = (self.trailing.get(key, "") + "  " + text).strip()
                 continue
-            later = [it for it in items if it[0] > line]
+            inside = [b[2] for b in blocks if b[0] < line < b[1]]
+            later = [it for it in items if it[0] > line
+                     and (not inside or it[4] is inside[0])]
             if later:
                 key = min(later, key=lambda it: it[0])[3]
-                self.leading.setdefault(key, []).append(text)
+            elif inside:
+                key = (id(inside[0]), "end")
             else:
                 self.rest.append(text)
+                continue
+            self.leading.setdefault(key, []).append(text)
 
-    def emit(self, node, text: str, indent: str = "") -> None:
+    def emit(self, node, text: str, indent: str = "", trail: bool = True) -> None:
         key = _key_of(node)
         for c in self.leading.get(key, ()):
             self.lines.append(indent + c)
         lines = text.split("\n")
-        if key in self.trailing:
+        if trail and key in self.trailing:
             lines[-1] += "  " + self.trailing[key]
         self.lines.extend(indent + ln for ln in lines)
 
 
 def _key_of(node):
-    return id(node[0]) if isinstance(node, tuple) else id(node)
+    return (id(node[0]), node[1]) if isinstance(node, tuple) else id(node)
+
+
+def _is_block(d) -> bool:
+    return isinstance(d, (n.MachineDecl, n.MdpDecl, n.ObjectiveDecl)) or (
+        isinstance(d, n.PolicyDecl) and d.rows is not None)
 
 
 def _items(d) -> list:
     """The decl and the block lines inside it that carry locations."""
     out = [d]
     if isinstance(d, n.MachineDecl):
-        out += list(d.edges)
+        out += [(d, "start", d.start_loc), *d.edges, (d, "final", d.finals_loc)]
     elif isinstance(d, n.MdpDecl):
-        out += list(d.rows)
+        out += [(d, "start", d.start_loc), *d.rows]
     elif isinstance(d, n.PolicyDecl):
         out += list(d.rows or ())
     elif isinstance(d, n.ObjectiveDecl):
@@ -256,10 +286,12 @@ def _items(d) -> list:
 
 
 def _block(out: _Out, d, head: str, body: list[tuple[object, str]]) -> None:
-    out.emit(d, head + " {")
+    out.emit(d, head + " {", trail=False)
     for node, text in body:
         out.emit(node, text, "    ")
-    out.lines.append("}")
+    for c in out.leading.get((id(d), "end"), ()):
+        out.lines.append("    " + c)
+    out.lines.append("}" + ("  " + out.trailing[id(d)] if id(d) in out.trailing else ""))
 
 
 def _decl(out: _Out, d) -> None:  # noqa: C901 -- one case per declaration
@@ -291,18 +323,20 @@ def _decl(out: _Out, d) -> None:  # noqa: C901 -- one case per declaration
                 (r, f"{_key(r.state)} -> "
                     + ", ".join(_key(a) + _prob(p) for a, p in r.choices)) for r in d.rows])
     elif isinstance(d, n.MachineDecl):
-        body = [((s,), f"start {s}") for s in d.starts]
+        body = [((d, "start" if i == 0 else f"start{i}", None), f"start {s}")
+                for i, s in enumerate(d.starts)]
         for e in d.edges:
             text = f"{', '.join(e.sources)} -> {e.target} when {expr(e.guard)}"
             body.append((e, text + (f" reward {expr(e.reward)}" if e.reward is not None
                                     else "")))
         if d.finals:
-            body.append(((d.finals,), f"final {', '.join(d.finals)}"))
+            body.append(((d, "final", None), f"final {', '.join(d.finals)}"))
         _block(out, d, f"machine {d.name}", body)
     elif isinstance(d, n.MdpDecl):
         body = []
         if d.start:
-            body.append(((d.start,), "start " + ", ".join(s + _prob(p) for s, p in d.start)))
+            body.append(((d, "start", None), "start " + ", ".join(s + _prob(p)
+                                                                  for s, p in d.start)))
         body += [(r, f"{r.state} {r.action} -> "
                      + ", ".join(s + _prob(p) for s, p in r.outcomes)) for r in d.rows]
         _block(out, d, f"mdp {d.name}", body)
@@ -324,8 +358,7 @@ def fmt(spec: n.Spec) -> str:
     prev = None
     for d in spec.decls:
         kind = type(d)
-        multi = isinstance(d, (n.MachineDecl, n.MdpDecl, n.ObjectiveDecl)) or (
-            isinstance(d, n.PolicyDecl) and d.rows is not None)
+        multi = _is_block(d)
         if out.lines and (kind is not prev or multi or out.leading.get(_key_of(d))):
             out.lines.append("")
         _decl(out, d)
