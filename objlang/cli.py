@@ -28,8 +28,9 @@ def _pick(spec, name: str | None):
     if not chosen:
         from .errors import did_you_mean
         guess = did_you_mean(name, [o.name for o in objs])
-        raise ObjlangError(f"no objective named '{name}' in {spec.file}"
-                           + (f" ({guess})" if guess else ""),
+        from .errors import Loc
+        raise ObjlangError(f"no objective named '{name}'" + (f" ({guess})" if guess else ""),
+                           Loc(spec.file, 1, 1),
                            hint="objectives: " + (", ".join(o.name for o in objs) or "none"))
     return chosen
 

@@ -13,6 +13,10 @@ from ..ir import nodes as n
 RESERVED = frozenset({
     "X", "F", "G", "U", "W", "R", "M", "true", "false", "and", "or", "not", "xor", "in",
     "if", "then", "else", "obs", "info", "action", "next", "env_reward", "pi", "external",
+    # declaration and block keywords (the lexer reads them by position; names may not be them)
+    "env", "discount", "prop", "reward", "cost", "ltl", "ltlf", "machine", "def", "import",
+    "from", "policy", "options", "mdp", "objective", "start", "final", "when", "uniform",
+    "table", "maximize", "minimize", "subject", "to", "regularize",
 })
 
 #: gymnasium ids whose state space is finite (exposing a transition table)
@@ -37,7 +41,7 @@ def span(decl, node, default: Loc | None = None, within: Loc | None = None) -> L
     for e, loc in getattr(decl, "spans", ()):
         if e == node and (within is None or _inside(loc, within)):
             return loc
-    return default if default is not None else getattr(decl, "loc", None)
+    return default or within or getattr(decl, "loc", None)
 
 
 def _inside(loc: Loc, outer: Loc) -> bool:

@@ -1,9 +1,10 @@
-"""Checks of `mdp` blocks (language.md §5b).
+"""Checks of `mdp` blocks (language.md §5b) and of policy tables.
 
 States and actions are declared by use; every state needs a row for every
 action (explicit, or through ``*``); probabilities lie in [0, 1] and those of a
 row (and of ``start``) sum to 1 within 1e-9. An mdp whose rows all use ``*``
-has a single action, ``any``.
+has a single action, ``any``. A policy table's row is a distribution over
+actions, checked the same way (states a table does not list act uniformly).
 """
 from __future__ import annotations
 
@@ -86,8 +87,24 @@ def _check_mdp(m: n.MdpDecl) -> list:
     return diags
 
 
+def _check_policy(p: n.PolicyDecl) -> list:
+    diags, seen = [], {}
+    for row in p.rows or ():
+        state = str(row.state)
+        if state in seen:
+            diags.append(error(f"policy '{p.name}' has two rows for state '{state}'", row.loc,
+                               hint=f"the first is at line {seen[state].line}"
+                               if seen[state] else None))
+        seen[state] = row.loc
+        diags += _distribution([(str(a), q) for a, q in row.choices],
+                               f"policy '{p.name}' in state '{state}'", row.loc)
+    return diags
+
+
 def check_mdps(spec: n.Spec, env) -> tuple[n.Spec, list]:
     diags = []
+    for p in spec.of_type(n.PolicyDecl):
+        diags += _check_policy(p)
     mdps = {m.name: m for m in spec.of_type(n.MdpDecl)}
     for m in mdps.values():
         diags += _check_mdp(m)

@@ -27,6 +27,7 @@ from ..ir import nodes as n
 from ..ir import sym
 from .context import FINITE_ENVS, error, span
 from .mdps import actions_of
+from .names import exprs
 
 _STATE, _TRANS = 1, 2
 _REAL_FUNCS = (sympy.Add, sympy.Mul, sympy.Pow, sympy.Min, sympy.Max, sympy.Abs,
@@ -345,12 +346,18 @@ class _Checker:
                     "an objective is built from E[...], P[...], Var[...], entropy, kl, pi")
 
     def constant(self, a):
-        if isinstance(a, sympy.Integer):
+        """A state or action: a name of the env's mdp, or an integer."""
+        if isinstance(a, sympy.Integer) and a >= 0:
             return a
         if isinstance(a, sympy.Symbol) and (a.name in self.names.states
                                             or a.name in self.names.actions):
             return a
-        raise _Fail("pi(s, a) takes a state and an action (names of the mdp, or integers)", a)
+        known = sorted(self.names.states | self.names.actions)
+        guess = did_you_mean(str(a), known) if isinstance(a, sympy.Symbol) else None
+        raise _Fail(f"'{a}' is not a state or action of the environment"
+                    + (f" ({guess})" if guess else ""), a,
+                    None if guess else "states and actions are names of the env's mdp, or "
+                    "integers for gymnasium's Discrete spaces")
 
     def discount(self, g):
         if not isinstance(g, sympy.Number) or not (0 <= g <= 1):
@@ -387,9 +394,8 @@ def _check_decl(c: _Checker, d):
             reward=None if e.reward is None else c.real(e.reward, _TRANS)) for e in d.edges))
     if isinstance(d, n.PolicyDecl):
         for row in d.rows or ():
-            c.constant(row.state)
-            for a, p in row.choices:
-                c.constant(a)
+            _inside(row, lambda: [c.constant(x) for x in (row.state, *(a for a, _ in
+                                                                       row.choices))])
         return d
     if isinstance(d, n.ObjectiveDecl):
         return _check_objective(c, d)
@@ -457,10 +463,28 @@ def _cycles(spec: n.Spec) -> list:
     return diags
 
 
+def _spaced_brackets(d) -> list:
+    """`E [x]` parses as indexing a name E: say what was meant."""
+    out = []
+    for e in exprs(d):
+        for node in sympy.preorder_traversal(e):
+            if (isinstance(node, sym.Index) and isinstance(node.args[0], sympy.Symbol)
+                    and node.args[0].name in ("E", "P", "Var")):
+                name = node.args[0].name
+                out.append(error(f"'{name} [' has a space: {name}[...] is written with no "
+                                 f"space before '['", span(d, node)))
+    return out
+
+
 def check_types(spec: n.Spec, env) -> tuple[n.Spec, list]:
     c = _Checker(_Names.of(spec))
     diags, decls = [], []
     for d in spec.decls:
+        spaced = _spaced_brackets(d)
+        if spaced:
+            diags += spaced
+            decls.append(d)
+            continue
         try:
             decls.append(_check_decl(c, d))
         except _Fail as f:
