@@ -72,7 +72,7 @@ def _window(text: str, col: int) -> tuple[str, int]:
 def _source_line(source: str | None, loc: Loc | None) -> str | None:
     if source is None or loc is None:
         return None
-    all_lines = source.splitlines()
+    all_lines = source.split("\n")  # as Lark counts lines
     if 1 <= loc.line <= len(all_lines):
         return all_lines[loc.line - 1]
     return None

@@ -12,6 +12,8 @@ from objlang import ObjlangError
 from objlang.ir import nodes as n
 from objlang.ir import sym
 
+from _samples import LANGUAGE_EXAMPLE
+
 
 def load(text: str, **kw):
     return objlang.loads(textwrap.dedent(text).strip() + "\n", "t.obj", **kw)
@@ -23,26 +25,10 @@ def fails(text: str, **kw) -> ObjlangError:
     return info.value
 
 
-FROZEN = '''
-env "FrozenLake-v1" { map_name: "4x4", is_slippery: true }
-discount 0.99
-prop goal = obs == 15
-prop hole = obs in {5, 7, 11, 12}
-reward step = -0.01
-reward win  = 10 * [goal]
-ltl safe_goal = !hole U goal
-objective reach {
-    maximize P[safe_goal]
-}
-objective fast {
-    maximize E[G(step + win)]
-    subject to P[G !hole] >= 0.9
-}
-'''
 
 
 def test_language_example_checks_without_warnings():
-    spec = load(FROZEN)
+    spec = load(LANGUAGE_EXAMPLE)
     assert [o.name for o in spec.objectives] == ["reach", "fast"]
     assert spec.warnings == ()
     fast = spec.objectives[1]

@@ -233,17 +233,38 @@ class Builder(Transformer):
         return self.mark(self.arith("-", lambda a: -a, c[0], loc=self.loc(meta)),
                          self.loc(meta))
 
-    def _fold(self, meta, c, ops):
+    def _fold(self, meta, c, ops, flat=None):
+        """Fold a chain left to right. A long chain of real expressions is built
+        with one n-ary sympy call (``flat``): adding terms one by one costs
+        O(n^2), minutes for a 10000-term sum, and gives the same expression."""
+        operands = c[0::2]
+        if flat is not None and len(operands) > 2 and all(
+                isinstance(x, sympy.Expr) for x in operands):
+            first, terms = c[1], [c[0]]
+            for op, rhs in zip(c[1::2], c[2::2]):
+                terms.append(flat[1](op, rhs))
+            return self.mark(self.arith(first, flat[0], *terms, loc=self.loc(meta)),
+                             self.loc(meta))
         acc = c[0]
         for op, rhs in zip(c[1::2], c[2::2]):
             acc = self.arith(op, ops[str(op)], acc, rhs)
         return self.mark(acc, self.loc(meta))
 
     def sum(self, meta, c):
-        return self._fold(meta, c, {"+": lambda a, b: a + b, "-": lambda a, b: a - b})
+        flat = (sympy.Add,
+                lambda op, x: x if str(op) == "+" else self.arith(op, lambda y: -y, x))
+        return self._fold(meta, c, {"+": lambda a, b: a + b, "-": lambda a, b: a - b},
+                          flat)
 
     def product(self, meta, c):
-        return self._fold(meta, c, {"*": lambda a, b: a * b, "/": lambda a, b: a / b})
+        flat = None
+        # float division rounds differently from multiplying by an inverse, and
+        # sympy distributes a number over a sum only in a two-factor product
+        # (2 * (x + 1) * y is y * (2 * x + 2) step by step): fold those step by step
+        if all(str(op) == "*" for op in c[1::2]) and not any(
+                isinstance(x, sympy.Add) for x in c[0::2]):
+            flat = (sympy.Mul, lambda op, x: x)
+        return self._fold(meta, c, {"*": lambda a, b: a * b, "/": lambda a, b: a / b}, flat)
 
     def binary(self, meta, c):
         return self.mark(_BINARY[str(c[1])](c[0], c[2]), self.loc(meta))

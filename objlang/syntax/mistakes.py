@@ -40,11 +40,10 @@ EXAMPLES: dict[str, list[str]] = {
     "keyword_misplaced": [
         "maximize P[a]", "minimize E[G(c)]", "subject to P[a] >= 0.5",
         "regularize 0.1 * entropy(pi)", "when a", "final u1", "start s0",
-        "prop p = obs == 1\nmaximize P[p]", "u0 -> u1 when a",
+        "prop p = obs == 1\nmaximize P[p]",
         "objective o {\n    prop p = obs == 1\n}", "objective o {\n    ltl f = F p\n}",
         "objective o {\n    reward r = 1\n}", "machine m {\n    maximize P[a]\n}",
         "mdp m {\n    maximize P[a]\n}", "objective o {\n    objective q { maximize P[a] }\n}",
-        "objective o { maximize P[a] maximize }",
     ],
     "missing_operand": [
         "prop p = obs ==", "prop p = obs !=", "prop p = obs <", "prop p = obs >=",

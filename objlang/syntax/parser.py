@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import re
 
 from lark import Lark, Token, Tree
 from lark.exceptions import (LarkError, UnexpectedCharacters, UnexpectedEOF,
@@ -40,8 +41,24 @@ def lark_parser(strict: bool = False) -> Lark:
     """The LALR parser (``strict=True`` also checks for conflicts and collisions)."""
     # the LALR tables take ~0.7 s to build: Lark caches them in the temp folder,
     # keyed by a hash of the grammar and options (the strict build is for tests)
-    return Lark(grammar_text(), parser="lalr", propagate_positions=True,
-                maybe_placeholders=True, strict=strict, cache=not strict)
+    parser = Lark(grammar_text(), parser="lalr", propagate_positions=True,
+                  maybe_placeholders=True, strict=strict, cache=not strict,
+                  lexer_callbacks={"NAME": _reserve})
+    _KEYWORDS.update({t.pattern.value: t.name for t in parser.terminals
+                      if t.pattern.type == "str" and t.pattern.value.isidentifier()})
+    return parser
+
+
+#: keyword text -> its terminal, e.g. "prop" -> "PROP" (filled by lark_parser)
+_KEYWORDS: dict[str, str] = {}
+
+
+def _reserve(tok: Token) -> Token:
+    """Keywords are reserved: the contextual lexer reads `prop` as a NAME where no
+    keyword fits (after `1 +` at the end of a line, say); make it the keyword
+    again, so the error is reported there and not at the token after it."""
+    kind = _KEYWORDS.get(tok.value)
+    return tok if kind is None else Token.new_borrow_pos(kind, tok.value, tok)
 
 
 def decode(data: bytes, file: str | None) -> str:
@@ -129,6 +146,75 @@ def _check_depth(tree: Tree, text: str, file: str | None) -> None:
         stack.extend((c, depth + 1) for c in node.children if isinstance(c, Tree))
 
 
+_DECL_WORDS = {"prop", "reward", "cost", "ltl", "ltlf", "machine", "def", "policy", "mdp",
+               "objective"}
+
+
+def _reserved_name(tok: Token, text: str, file: str | None, loc: Loc) -> ObjlangError:
+    """A keyword where a name must come: `prop G = ...` or `info.in`."""
+    before = re.search(r"([A-Za-z_][A-Za-z0-9_]*)\s*$", text[:tok.start_pos])
+    hint = "keywords are reserved; choose another name"
+    if before is not None and before.group(1) in _DECL_WORDS:
+        kind = "reward" if before.group(1) == "cost" else before.group(1)
+        kind = "ltl" if kind == "ltlf" else kind
+        start = before.start(1)
+        line = text.count("\n", 0, start) + 1
+        col = start - (text.rfind("\n", 0, start) + 1) + 1
+        return ObjlangError(f"'{tok}' is a reserved word and cannot name a {kind}",
+                            Loc(file, line, col), hint, text)
+    return ObjlangError(f"'{tok}' is a reserved word and cannot be a name", loc, hint, text)
+
+
+def _state(exc: UnexpectedInput):
+    """The LALR state of a parse error (an int; Lark gives a ParserState when the
+    error came from its contextual lexer's fallback)."""
+    state = getattr(exc, "state", None)
+    return getattr(state, "position", state)
+
+
+@functools.lru_cache(maxsize=1)
+def _example_errors() -> tuple:
+    """(label, state, accepts, token) of the parse error of every mistake example."""
+    found = []
+    for label, examples in MISTAKES.examples.items():
+        for example in examples:
+            try:
+                lark_parser().parse(example)
+            except (UnexpectedToken, UnexpectedEOF) as ut:
+                found.append((label, _state(ut), getattr(ut, "accepts", None),
+                              getattr(ut, "token", None)))
+            except UnexpectedInput:
+                continue
+    return tuple(found)
+
+
+def _match_mistake(exc: UnexpectedInput) -> str | None:
+    """The mistake whose examples fail in the same parser state, as Lark's
+    ``match_examples(use_accepts=True)`` does; reimplemented because Lark's
+    crashes formatting a debug message when the state is a ParserState."""
+    state, accepts, token = _state(exc), getattr(exc, "accepts", None), getattr(exc, "token",
+                                                                                None)
+    candidate = None
+    for label, ex_state, ex_accepts, ex_token in _example_errors():
+        if ex_state != state or ex_state is None:
+            continue
+        if accepts is not None and ex_accepts is not None and accepts != ex_accepts:
+            continue
+        if token is not None and ex_token == token:  # same type and text
+            return label
+        # these messages name the token ("'=' is not a comparison"): they only
+        # carry over to a token of the same kind
+        if label in _SAME_TOKEN and getattr(ex_token, "type", None) != getattr(token, "type",
+                                                                                None):
+            continue
+        if candidate is None:
+            candidate = label
+    return candidate
+
+
+_SAME_TOKEN = {"assign_for_equal", "unknown_operator", "keyword_misplaced"}
+
+
 def _describe(tok: Token | None) -> str:
     if tok is None or tok.type == "$END":
         return "end of file"
@@ -144,8 +230,7 @@ def _parse_error(exc: UnexpectedInput, text: str, file: str | None) -> ObjlangEr
     loc = Loc(file, line, col)
     mistake = None
     if isinstance(exc, (UnexpectedToken, UnexpectedEOF)):
-        mistake = exc.match_examples(lark_parser().parse, MISTAKES.examples,
-                                     use_accepts=True)
+        mistake = _match_mistake(exc)
     if isinstance(exc, UnexpectedCharacters):
         char = text[exc.pos_in_stream] if exc.pos_in_stream < len(text) else ""
         message, hint = MISTAKES.for_character(char)
@@ -153,6 +238,13 @@ def _parse_error(exc: UnexpectedInput, text: str, file: str | None) -> ObjlangEr
     tok = getattr(exc, "token", None)
     if tok is not None and tok.type != "$END":
         loc = Loc(file, tok.line, tok.column, tok.end_line, tok.end_column)
+    accepts = getattr(exc, "accepts", None) or getattr(exc, "expected", ())
+    if tok is not None and tok.value in _KEYWORDS and _KEYWORDS[tok.value] == tok.type:
+        # a reserved word where an operand or a name must come
+        if "INT" in accepts:
+            mistake = "missing_operand"
+        elif "NAME" in accepts:
+            return _reserved_name(tok, text, file, loc)
     if mistake is not None:
         message, hint = MISTAKES.messages[mistake]
         return ObjlangError(message.format(token=_describe(tok)), loc, hint, text)
