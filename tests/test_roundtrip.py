@@ -342,6 +342,7 @@ def test_language_example_canonical_text():
     assert fmt(parse(LANGUAGE_EXAMPLE)) == '''\
 # examples/frozenlake/safe_goal.obj
 # Reach the goal without ever stepping into a hole, on slippery FrozenLake.
+
 env "FrozenLake-v1" { map_name: "4x4", is_slippery: true }
 
 discount 0.99

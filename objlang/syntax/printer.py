@@ -221,6 +221,7 @@ class _Out:
         self.leading: dict = {}
         self.trailing: dict = {}
         self.rest: list[str] = []
+        self.gap: set = set()
         self._attach(spec)
 
     def _attach(self, spec: n.Spec) -> None:
@@ -244,7 +245,13 @@ class _Out:
             later = [it for it in items if it[0] > line
                      and (not inside or it[4] is inside[0])]
             if later:
-                key = min(later, key=lambda it: it[0])[3]
+                nxt = min(later, key=lambda it: it[0])
+                key = nxt[3]
+                # a blank line between a comment block and its item is kept
+                if nxt[0] > line + 1:
+                    self.gap.add(key)
+                else:
+                    self.gap.discard(key)
             elif inside:
                 key = (id(inside[0]), "end")
             else:
@@ -256,6 +263,8 @@ class _Out:
         key = _key_of(node)
         for c in self.leading.get(key, ()):
             self.lines.append(indent + c)
+        if key in self.gap:
+            self.lines.append("")
         lines = text.split("\n")
         if trail and key in self.trailing:
             lines[-1] += "  " + self.trailing[key]
