@@ -41,9 +41,10 @@ def run_demo(args) -> int:
                          indent=2))
     else:
         width = max((len(r["file"]) for r in rows), default=10)
+        owidth = max((len(r["objective"]) for r in rows), default=9)
         print(f"objlang demo: {len(files)} example specs checked, {failed} failed\n")
-        print(f"{'file':<{width}}  {'objective':<14} {'written in':<10} why")
+        print(f"{'file':<{width}}  {'objective':<{owidth}}  {'written in':<10}  why")
         for r in rows:
-            print(f"{r['file']:<{width}}  {r['objective']:<14} {r['written_in']:<10} "
+            print(f"{r['file']:<{width}}  {r['objective']:<{owidth}}  {r['written_in']:<10}  "
                   f"{r['why']}")
     return 2 if failed else 0
