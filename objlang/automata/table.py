@@ -1,0 +1,73 @@
+"""The one table form of every automaton objlang uses.
+
+A formula's or machine's automaton reads *letters*: valuations of the props it
+uses (``props``, bit i of a valuation is ``props[i]``), so a letter is an
+integer in ``range(2 ** len(props))``. The tables are dense integer arrays:
+
+* ``delta[q, letter]``: the successor state (complete: every letter has one);
+* ``color[q, letter]``: the priority of that edge for parity automata
+  (``acceptance == "parity min even"``: a run is accepting when the least
+  priority seen infinitely often is even), else -1;
+* ``accepting[q, letter]``: the edge is accepting (Büchi mark, or for a DFA /
+  machine: the edge enters an accepting / final state);
+* ``reward[q, letter]``: the reward a machine emits on that edge (0 otherwise);
+* ``sink[q]``: no continuation from q can be accepted (rejecting sink).
+
+Nondeterministic good-for-MDP automata (for learning) list their choices in
+``choices[q, letter]`` (a tuple of successor states, ``delta`` holding the
+first) and ε-moves in ``epsilon[q]``.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+ACCEPTANCES = ("parity min even", "buchi", "finite", "machine")
+
+
+@dataclass(frozen=True, eq=False)
+class Automaton:
+    """A complete automaton as integer tables (see the module docstring)."""
+
+    name: str
+    props: tuple[str, ...]
+    init: int
+    delta: np.ndarray
+    acceptance: str
+    color: np.ndarray
+    accepting: np.ndarray
+    sink: np.ndarray
+    reward: np.ndarray | None = None
+    final: np.ndarray | None = None
+    choices: dict | None = None
+    epsilon: dict | None = None
+    hoa: str | None = field(default=None, repr=False)
+
+    @property
+    def n_states(self) -> int:
+        return self.delta.shape[0]
+
+    @property
+    def n_letters(self) -> int:
+        return self.delta.shape[1]
+
+    def letter(self, valuation: dict[str, bool]) -> int:
+        """The letter of a valuation of the props (missing props are false)."""
+        return sum(1 << i for i, p in enumerate(self.props) if valuation.get(p, False))
+
+    def letters(self, labels: dict[str, np.ndarray]) -> np.ndarray:
+        """Letters of many labels at once: ``labels[p]`` are boolean arrays of one shape."""
+        shape = next(iter(labels.values())).shape if labels else ()
+        out = np.zeros(shape, dtype=np.int64)
+        for i, p in enumerate(self.props):
+            out |= np.asarray(labels[p], dtype=np.int64) << i
+        return out
+
+    def run(self, letters) -> list[int]:
+        """The states visited reading a sequence of letters, from ``init``."""
+        q, out = self.init, [self.init]
+        for a in letters:
+            q = int(self.delta[q, a])
+            out.append(q)
+        return out
