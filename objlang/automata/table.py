@@ -11,7 +11,8 @@ integer in ``range(2 ** len(props))``. The tables are dense integer arrays:
 * ``accepting[q, letter]``: the edge is accepting (Büchi mark, or for a DFA /
   machine: the edge enters an accepting / final state);
 * ``reward[q, letter]``: the reward a machine emits on that edge (0 otherwise);
-* ``sink[q]``: no continuation from q can be accepted (rejecting sink).
+* ``sink[q]``: no continuation from q can be accepted (rejecting sink);
+* ``final[q]``: an accepting DFA state, or a final machine state.
 
 Nondeterministic good-for-MDP automata (for learning) list their choices in
 ``choices[q, letter]`` (a tuple of successor states, ``delta`` holding the
@@ -43,6 +44,13 @@ class Automaton:
     choices: dict | None = None
     epsilon: dict | None = None
     hoa: str | None = field(default=None, repr=False)
+    #: the condition each prop of ``props`` stands for (a prop's name, or an
+    #: inline state condition of the formula given a fresh name ``_c0``, ...)
+    conditions: dict = field(default_factory=dict, repr=False)
+    #: machines: the index of the edge taken on (q, letter), -1 for staying,
+    #: and each edge's reward expression (None for no reward)
+    edge: np.ndarray | None = None
+    edge_rewards: tuple = ()
 
     @property
     def n_states(self) -> int:

@@ -1,0 +1,32 @@
+"""Automata of formulas and machines, as integer tables (:class:`Automaton`).
+
+>>> import objlang
+>>> from objlang.automata import automaton_of
+>>> s = objlang.loads("prop goal = obs == 15\\nltl f = F goal\\nobjective o { maximize P[f] }")
+>>> a = automaton_of(s, "f")
+>>> a.props, a.acceptance
+(('goal',), 'parity min even')
+"""
+from __future__ import annotations
+
+from ..errors import ObjlangError
+from ..ir import nodes as n
+from .table import Automaton
+
+__all__ = ["Automaton", "automaton_of"]
+
+
+def automaton_of(spec: n.Spec, name: str, kind: str = "parity") -> Automaton:
+    """The automaton of the formula or machine called ``name`` in a checked spec
+    (``kind``: "parity" or "buchi" for ltl formulas; ltlf gives a DFA)."""
+    from .ltl import translate
+    from .machine import machine_automaton
+
+    for d in spec.decls:
+        if isinstance(d, n.LtlDecl) and d.name == name:
+            return translate(d.formula, spec, finite=d.finite, kind=kind, name=name)
+        if isinstance(d, n.MachineDecl) and d.name == name:
+            return machine_automaton(d, spec)
+    known = [d.name for d in spec.decls if isinstance(d, (n.LtlDecl, n.MachineDecl))]
+    raise ObjlangError(f"no formula or machine named '{name}'",
+                       hint="there are: " + (", ".join(known) or "none"))
