@@ -106,6 +106,39 @@ def cmd_ir(args) -> int:
     return 0
 
 
+def cmd_solve(args) -> int:
+    from .finite.solve import solve
+    from .load import load
+
+    sol = solve(load(args.file), args.objective)
+    if args.json:
+        print(json.dumps(sol.to_json(), indent=2))
+    else:
+        print(f"objective {sol.objective}: optimum {sol.value:.10g}")
+        print(f"  env states {sol.env_states}, product states {sol.product_states}")
+        print(f"  solver: {sol.solver}")
+    return 0
+
+
+def cmd_automaton(args) -> int:
+    from .automata import automaton_of
+    from .automata.export import to_dot, to_hoa
+    from .load import load
+
+    auto = automaton_of(load(args.file), args.formula, kind=args.kind)
+    out = Path(args.out)
+    if out.suffix == ".hoa":
+        out.write_text(to_hoa(auto), "utf-8")
+    elif out.suffix == ".dot":
+        out.write_text(to_dot(auto), "utf-8")
+    else:
+        raise ObjlangError(f"cannot write an automaton as '{out.suffix or out.name}'",
+                           hint="use a .hoa or .dot file")
+    print(f"{auto.name}: {auto.n_states} states, {auto.n_letters} letters over "
+          f"{', '.join(auto.props) or 'no props'}, {auto.acceptance} -> {out}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -137,6 +170,20 @@ def build_parser() -> argparse.ArgumentParser:
     i.add_argument("--json", action="store_true", default=True,
                    help="JSON output (the only form)")
     i.set_defaults(func=cmd_ir)
+
+    so = sub.add_parser("solve", help="the exact optimum of an objective on a finite env")
+    so.add_argument("file", metavar="FILE")
+    so.add_argument("--objective")
+    so.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    so.set_defaults(func=cmd_solve)
+
+    au = sub.add_parser("automaton", help="write the automaton of a formula or machine")
+    au.add_argument("file", metavar="FILE")
+    au.add_argument("--formula", required=True, help="the ltl, ltlf or machine name")
+    au.add_argument("--out", required=True, help="PATH.hoa or PATH.dot")
+    au.add_argument("--kind", default="parity", choices=["parity", "buchi"],
+                    help="automaton of an ltl formula (ltlf: always a DFA)")
+    au.set_defaults(func=cmd_automaton)
 
     d = sub.add_parser("demo", help="the README's main job: a short end-to-end run")
     d.add_argument("--json", action="store_true")
