@@ -114,7 +114,14 @@ def cmd_solve(args) -> int:
     if args.json:
         print(json.dumps(sol.to_json(), indent=2))
     else:
-        print(f"objective {sol.objective}: optimum {sol.value:.10g}")
+        if sol.pareto is not None:
+            print(f"objective {sol.objective}: Pareto front of {len(sol.pareto)} vertices")
+            for v in sol.pareto:
+                print("  (" + ", ".join(f"{x:.10g}" for x in v) + ")")
+        else:
+            print(f"objective {sol.objective}: optimum {sol.value:.10g}")
+            if sol.components is not None:
+                print("  components " + ", ".join(f"{x:.10g}" for x in sol.components))
         print(f"  env states {sol.env_states}, product states {sol.product_states}")
         print(f"  solver: {sol.solver}")
     return 0
@@ -136,6 +143,19 @@ def cmd_automaton(args) -> int:
                            hint="use a .hoa or .dot file")
     print(f"{auto.name}: {auto.n_states} states, {auto.n_letters} letters over "
           f"{', '.join(auto.props) or 'no props'}, {auto.acceptance} -> {out}")
+    return 0
+
+
+def cmd_export(args) -> int:
+    from .finite.export import export_prism
+    from .load import load
+
+    model, props = export_prism(load(args.file), args.objective)
+    out = Path(args.prism)
+    props_path = out.with_suffix(".props")
+    out.write_text(model, "utf-8")
+    props_path.write_text(props, "utf-8")
+    print(f"wrote {out} and {props_path}: {props.strip()}")
     return 0
 
 
@@ -184,6 +204,13 @@ def build_parser() -> argparse.ArgumentParser:
     au.add_argument("--kind", default="parity", choices=["parity", "buchi"],
                     help="automaton of an ltl formula (ltlf: always a DFA)")
     au.set_defaults(func=cmd_automaton)
+
+    ex = sub.add_parser("export", help="the env and objective as a PRISM model and property")
+    ex.add_argument("file", metavar="FILE")
+    ex.add_argument("--objective")
+    ex.add_argument("--prism", required=True, metavar="PATH",
+                    help="the model file; the properties go to PATH with suffix .props")
+    ex.set_defaults(func=cmd_export)
 
     d = sub.add_parser("demo", help="the README's main job: a short end-to-end run")
     d.add_argument("--json", action="store_true")

@@ -48,11 +48,19 @@ class Solution:
     solver: str
     values: np.ndarray = field(repr=False, default=None)
     product: Product | None = field(repr=False, default=None)
+    #: lex: the value of every component; pareto: the value vector of every vertex
+    components: list | None = None
+    pareto: list | None = None
 
     def to_json(self) -> dict:
-        return {"objective": self.objective, "value": self.value,
-                "env_states": self.env_states, "product_states": self.product_states,
-                "policy": self.policy, "solver": self.solver}
+        out = {"objective": self.objective, "value": self.value,
+               "env_states": self.env_states, "product_states": self.product_states,
+               "policy": self.policy, "solver": self.solver}
+        if self.components is not None:
+            out["components"] = self.components
+        if self.pareto is not None:
+            out["pareto"] = self.pareto
+        return out
 
 
 def pick_objective(spec: n.Spec, name: str | None) -> n.ObjectiveDecl:
@@ -178,18 +186,39 @@ def solve(spec: n.Spec, objective: str | None = None) -> Solution:
     0.9
     """
     obj = pick_objective(spec, objective)
-    if obj.constraints or obj.regularizers:
-        raise _unsupported(obj, spec, "constrained and regularised objectives have no exact "
-                                      "solver in `solve` yet")
     goal = obj.goal
     maximize = goal.sense == "maximize"
     e = goal.expr
     mdp = finite_env(spec)
+    if obj.constraints or obj.regularizers or isinstance(e, (sym.Lex, sym.Pareto, sympy.Min)):
+        from .occupancy import solve_occupancy
+
+        return solve_occupancy(obj, spec, mdp)
     if isinstance(e, sym.Prob):
         return _solve_formula(obj, spec, mdp, e.args[0], maximize)
     if isinstance(e, sym.Expect) and isinstance(e.args[0], sym.Ret):
         return _solve_return(obj, spec, mdp, e.args[0], maximize)
-    raise _unsupported(obj, spec, "`solve` handles P[φ], E[G(r)] and E[G(m)] so far")
+    if linear_returns(e) is not None:
+        from .occupancy import solve_occupancy
+
+        return solve_occupancy(obj, spec, mdp)
+    raise _unsupported(obj, spec, "`solve` handles P[φ], E[G(r)], E[G(m)], linear "
+                                  "combinations, min, lex and pareto of E[G(r)], constraints "
+                                  "on E[G(c)] and entropy/KL regularisers so far")
+
+
+def linear_returns(e) -> tuple[list, float] | None:
+    """``(terms, constant)`` when e is ``c + Σ w_i E[G(r_i)]`` (terms: (w_i, G(r_i)))."""
+    terms, const = [], 0.0
+    for t in sympy.Add.make_args(e):
+        coeff, rest = t.as_coeff_Mul()
+        if rest == 1 and coeff.is_number:
+            const += float(coeff)
+        elif isinstance(rest, sym.Expect) and isinstance(rest.args[0], sym.Ret):
+            terms.append((float(coeff), rest.args[0]))
+        else:
+            return None
+    return (terms, const) if terms else None
 
 
 def _formula_name(spec: n.Spec, phi) -> tuple[str, n.Spec]:
