@@ -82,6 +82,27 @@ def test_discounted_return_by_hand():
     assert value(text, "o").policy == {"s": "a"}
 
 
+def test_limit_average_by_hand():
+    # s0 chooses between two absorbing loops: `left` pays 1 on every other step
+    # (gain 1/2), `right` pays 0.4 every step (gain 0.4)
+    text = """
+mdp m {
+    start s0
+    s0 left -> l1
+    s0 right -> r1
+    l1 * -> l2
+    l2 * -> l1
+    r1 * -> r1
+}
+env m
+reward pay = 1 * [obs == l1 & next == l2] + 0.4 * [obs == r1]
+objective hi { maximize E[avg(pay)] }
+objective lo { minimize E[avg(pay)] }
+"""
+    assert value(text, "hi").value == pytest.approx(0.5, abs=1e-10)
+    assert value(text, "lo").value == pytest.approx(0.4, abs=1e-10)
+
+
 def test_linear_combination_reduces_to_one_reward():
     # 3 * E[G(r)] - E[G(c)] + 1 with r = c = [a]: per step a gives 2, b gives 0 -> 2 * 2 + 1
     text = LOOP + "reward r = [action == a]\nreward c = [action == a]\n" \

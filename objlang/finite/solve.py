@@ -11,7 +11,10 @@ The objective's goal decides the engine:
   state whose DFA state accepts (a trace that never terminates satisfies no
   ltlf formula).
 * ``E[G(r)]``, ``E[G(r, γ)]``: discounted values by policy iteration;
-  ``E[G(m)]`` of a machine: the same on the product with the machine.
+  ``E[G(m)]`` of a machine: the same on the product with the machine;
+* ``E[avg(r)]``: the gain-optimal limit average of multichain MDPs (objlang/finite/average.py);
+* constraints, ``lex``, ``min``, ``pareto``, linear combinations of returns and
+  regularisers: objlang/finite/occupancy.py.
 
 Forms with no exact engine yet are refused with the formalism they are
 written in and the reason.
@@ -198,6 +201,15 @@ def solve(spec: n.Spec, objective: str | None = None) -> Solution:
         return _solve_formula(obj, spec, mdp, e.args[0], maximize)
     if isinstance(e, sym.Expect) and isinstance(e.args[0], sym.Ret):
         return _solve_return(obj, spec, mdp, e.args[0], maximize)
+    if isinstance(e, sym.Expect) and isinstance(e.args[0], sym.Avg):
+        from .average import average_value
+
+        R = transition_values(mdp, spec, e.args[0].args[0], where=obj)
+        gains, pol = average_value(mdp, R, maximize)
+        return Solution(obj.name, float(mdp.init @ gains), mdp.n_states, mdp.n_states,
+                        _policy_json(mdp, pol),
+                        "maximal end components, gain inside each, best reachable gain",
+                        gains)
     if linear_returns(e) is not None:
         from .occupancy import solve_occupancy
 
