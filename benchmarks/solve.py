@@ -38,19 +38,12 @@ TAXI = ('env "Taxi-v4"\ndiscount 0.99\nreward r = env_reward\n'
 
 
 def storm_time(model: str, prop: str) -> tuple[float, float]:
-    import stormpy
-    from stormpy import environments as E
-
-    from objlang.finite.prism import _storm_build
+    """Storm from PRISM text to value, with the settings the tests use
+    (objlang/finite/prism.py: sound, LP min/max solver, precision 1e-12)."""
+    from objlang.finite.prism import solve_prism_with_storm
 
     t = time.perf_counter()
-    _, props, built = _storm_build(model, [prop], False)
-    env = E.Environment()
-    env.solver().min_max().method = E.MinMaxMethod.LINEAR_PROGRAMMING \
-        if prop.startswith("P") else E.MinMaxMethod.POLICY_ITERATION
-    env.solver().min_max().precision = stormpy.Rational(1e-10)
-    res = stormpy.model_checking(built, props[0], environment=env)
-    value = float(res.get_value(built.initial_states[0]))
+    value = solve_prism_with_storm(model, prop)
     return time.perf_counter() - t, value
 
 

@@ -90,8 +90,8 @@ def product(base: FiniteMDP, automata: list[Automaton], state_letters: list,
     for i, a in enumerate(automata):
         if a.acceptance == "machine":
             letter = transition_letters[i][t]
-        else:
-            letter = state_letters[i][s_dst[t]]
+        else:  # a formula over no props has one letter, 0, possibly given as a scalar
+            letter = np.broadcast_to(np.asarray(state_letters[i]), (S,))[s_dst[t]]
         step = a.delta[q_now[:, i], letter]
         hold = stopped | (frozen_here if a.acceptance in ("finite", "machine") else False)
         q_next[:, i] = np.where(hold, q_now[:, i], step)
@@ -109,8 +109,8 @@ def product(base: FiniteMDP, automata: list[Automaton], state_letters: list,
     init_s = np.flatnonzero(base.init)
     q0 = np.zeros((len(init_s), len(automata)), np.int64)
     for i, a in enumerate(automata):
-        q0[:, i] = a.init if a.acceptance == "machine" else a.delta[a.init,
-                                                                    state_letters[i][init_s]]
+        q0[:, i] = a.init if a.acceptance == "machine" else a.delta[
+            a.init, np.broadcast_to(np.asarray(state_letters[i]), (S,))[init_s]]
     init_idx = init_s * Q + (q0 * radix).sum(axis=1)
 
     # reachable part: breadth-first search on the state graph from every initial state
