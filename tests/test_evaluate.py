@@ -10,6 +10,8 @@ import pytest
 import sympy
 
 import objlang
+
+from _samples import MDP_EXAMPLE
 from objlang import ObjlangError
 from objlang.ir import sym
 from objlang.ir.evaluate import Scope, compile_bool, compile_real
@@ -184,17 +186,7 @@ def test_external_props_are_read_from_values():
 
 
 def test_mdp_state_and_action_names_are_constants():
-    spec, scope = load("""
-        mdp two_paths {
-            start s0
-            s0 left  -> a
-            s0 right -> b : 0.9, s0 : 0.1
-            a  *     -> done
-            b  *     -> done
-            done *   -> done
-        }
-        env two_paths
-        prop at_a = obs == a
+    spec, scope = load(MDP_EXAMPLE + """
         prop end = obs in {b, done}
         reward went_right = [action == right] + [next == done]
     """)

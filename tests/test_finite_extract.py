@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 import objlang
+
+from _samples import MDP_EXAMPLE
 from objlang import ObjlangError
 from objlang.finite.extract import (finite_env, from_gym, from_mdp_decl, labels, literal,
                                     transition_values)
@@ -138,17 +140,7 @@ def test_cliffwalking_and_taxi_shapes():
     assert e.value.line == 1
 
 
-TWO_PATHS = """
-    mdp two_paths {
-        start s0
-        s0 left  -> a
-        s0 right -> b : 0.9, s0 : 0.1
-        a  *     -> done
-        b  *     -> done
-        done *   -> done
-    }
-    env two_paths
-    prop at_a = obs == a
+TWO_PATHS = MDP_EXAMPLE + """
     reward right_turn = [action == right] + [obs == s0]
 """
 

@@ -22,13 +22,8 @@ env m
 """
 
 
-def value(text: str, objective=None):
-    return solve(objlang.loads(text), objective)
-
-
-def test_ltl_reach_avoid_by_hand():
-    # s0 --safe--> s1 (absorbing, not goal); s0 --risky--> goal 0.9 | bad 0.1
-    sol = value("""
+# s0 --safe--> s1 (absorbing, not goal); s0 --risky--> goal 0.9 | bad 0.1
+RISKY = """
 mdp m {
     start s0
     s0 safe -> s1
@@ -41,29 +36,22 @@ env m
 prop g = obs == goal
 prop b = obs == bad
 ltl f = !b U g
-objective hi { maximize P[f] }
-objective lo { minimize P[f] }
-objective inf { maximize P[G F g] }
-""", "hi")
+"""
+
+
+def value(text: str, objective=None):
+    return solve(objlang.loads(text), objective)
+
+
+def test_ltl_reach_avoid_by_hand():
+    sol = value(RISKY + "objective hi { maximize P[f] }\n", "hi")
     assert sol.value == pytest.approx(0.9, abs=1e-12)
     first = next(k for k in sol.policy if k.startswith("s0|"))
     assert sol.policy[first] == "risky"
 
 
 def test_ltl_min_and_recurrence_by_hand():
-    text = """
-mdp m {
-    start s0
-    s0 safe -> s1
-    s0 risky -> goal : 0.9, bad : 0.1
-    s1 * -> s1
-    goal * -> goal
-    bad * -> bad
-}
-env m
-prop g = obs == goal
-prop b = obs == bad
-ltl f = !b U g
+    text = RISKY + """
 objective lo { minimize P[f] }
 objective inf { maximize P[G F g] }
 objective never { minimize P[G F g] }
