@@ -40,9 +40,10 @@ class Diagnostic:
     def render(self) -> str:
         """The `file:line:col: severity: message` form, with source line and caret."""
         loc = self.loc
-        where = "<input>" if loc is None or loc.file is None else loc.file
-        if loc is not None:
-            where = f"{where}:{loc.line}:{loc.col}"
+        if loc is None:  # about the command, not about a place in a spec
+            where = "objlang"
+        else:
+            where = f"{loc.file or '<input>'}:{loc.line}:{loc.col}"
         lines = [f"{where}: {self.severity}: {self.message}"]
         text_line = _source_line(self.source, loc)
         if text_line is not None:

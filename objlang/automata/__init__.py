@@ -9,7 +9,7 @@
 """
 from __future__ import annotations
 
-from ..errors import ObjlangError
+from ..errors import Loc, ObjlangError
 from ..ir import nodes as n
 from .table import Automaton
 
@@ -28,5 +28,5 @@ def automaton_of(spec: n.Spec, name: str, kind: str = "parity") -> Automaton:
         if isinstance(d, n.MachineDecl) and d.name == name:
             return machine_automaton(d, spec)
     known = [d.name for d in spec.decls if isinstance(d, (n.LtlDecl, n.MachineDecl))]
-    raise ObjlangError(f"no formula or machine named '{name}'",
+    raise ObjlangError(f"no formula or machine named '{name}'", Loc(spec.file, 1, 1),
                        hint="there are: " + (", ".join(known) or "none"))
