@@ -43,6 +43,39 @@ def formula_decl(spec: n.Spec, name: str) -> n.LtlDecl:
                        hint="formulas: " + (", ".join(names) or "none"))
 
 
+_LOGIC = (sym.Not_, sym.And_, sym.Or_, sym.Xor, sym.Implies, sym.Equiv, sym.Next, sym.Finally,
+          sym.Always, sym.Until, sym.WeakUntil, sym.Release, sym.StrongRelease)
+
+
+def render_formula(expr, spec: n.Spec, op_text, inline_prefix: str,
+                   constants: tuple[str, str]) -> tuple[str, dict[str, sympy.Basic]]:
+    """A checked formula as text in some tool's syntax, and the condition of each
+    atomic proposition. Named formulas are inlined; props are quoted names; any
+    other state condition becomes a proposition ``<inline_prefix><k>``.
+    ``op_text(cls, args)`` spells a logical or temporal node from its arguments'
+    texts; ``constants`` spell true and false."""
+    formulas = {d.name: d.formula for d in spec.of_type(n.LtlDecl)}
+    conditions: dict[str, sympy.Basic] = {}
+    inline: dict[sympy.Basic, str] = {}
+
+    def visit(e) -> str:
+        if e is sympy.true or e is sympy.false:
+            return constants[0] if e is sympy.true else constants[1]
+        if isinstance(e, sympy.Symbol):
+            if e.name in formulas:
+                return "(" + visit(formulas[e.name]) + ")"
+            conditions[e.name] = e
+            return '"' + e.name + '"'
+        if isinstance(e, _LOGIC):
+            return op_text(type(e), [visit(a) for a in e.args])
+        if e not in inline:  # a state condition: an atomic proposition of its own
+            inline[e] = f"{inline_prefix}{len(inline)}"
+            conditions[inline[e]] = e
+        return '"' + inline[e] + '"'
+
+    return visit(expr), conditions
+
+
 def spot_text(expr, spec: n.Spec, finite: bool = False) -> tuple[str, dict[str, sympy.Basic]]:
     """Spot syntax of a checked formula, and the condition of each atomic prop.
     In ``ltlf`` formulas ``X`` is the strong next of LTLf (false at the last
@@ -54,38 +87,15 @@ def spot_text(expr, spec: n.Spec, finite: bool = False) -> tuple[str, dict[str, 
     >>> spot_text(formula_decl(s, "f").formula, s)[0]
     '(!("hole")) U ("goal")'
     """
-    formulas = {d.name: d.formula for d in spec.of_type(n.LtlDecl)}
-    conditions: dict[str, sympy.Basic] = {}
-    inline: dict[sympy.Basic, str] = {}
-
-    def ap(name: str) -> str:
-        return '"' + name.replace('"', "") + '"'
-
-    def visit(e) -> str:
-        if e is sympy.true:
-            return "1"
-        if e is sympy.false:
-            return "0"
-        if isinstance(e, sympy.Symbol):
-            if e.name in formulas:
-                return "(" + visit(formulas[e.name]) + ")"
-            conditions[e.name] = e
-            return ap(e.name)
-        cls = type(e)
+    def op_text(cls, a: list[str]) -> str:
         if cls in _UNARY:
             op = "X[!]" if finite and cls is sym.Next else _UNARY[cls]
-            return f"{op}({visit(e.args[0])})"
+            return f"{op}({a[0]})"
         if cls in _BINARY:
-            return f"({visit(e.args[0])}) {_BINARY[cls]} ({visit(e.args[1])})"
-        if cls in _NARY:
-            return f" {_NARY[cls]} ".join(f"({visit(a)})" for a in e.args)
-        # any other node is a state condition: an atomic proposition of its own
-        if e not in inline:
-            inline[e] = f"_c{len(inline)}"
-            conditions[inline[e]] = e
-        return ap(inline[e])
+            return f"({a[0]}) {_BINARY[cls]} ({a[1]})"
+        return f" {_NARY[cls]} ".join(f"({x})" for x in a)
 
-    return visit(expr), conditions
+    return render_formula(expr, spec, op_text, "_c", ("1", "0"))
 
 
 def translate(expr, spec: n.Spec, finite: bool = False, kind: str = "parity",

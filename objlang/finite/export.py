@@ -18,6 +18,7 @@ import dataclasses
 
 import sympy
 
+from ..automata.ltl import render_formula
 from ..errors import ObjlangError
 from ..ir import nodes as n
 from ..ir import sym
@@ -35,30 +36,13 @@ def prism_ltl(expr, spec: n.Spec) -> tuple[str, dict]:
     >>> s = objlang.loads("prop a = obs == 1\\nprop b = obs == 2\\nltl f = a W b\\n"
     ...                   "objective o { maximize P[f] }")
     >>> prism_ltl(s.objectives[0].goal.expr.args[0], s)[0]
-    '((("a") U ("b")) | (G ("a")))'
+    '((("a" U "b") | (G "a")))'
     """
-    formulas = {d.name: d.formula for d in spec.of_type(n.LtlDecl)}
-    conditions: dict = {}
-    inline: dict = {}
-
-    def v(e) -> str:
-        if e is sympy.true:
-            return "true"
-        if e is sympy.false:
-            return "false"
-        if isinstance(e, sympy.Symbol):
-            if e.name in formulas:
-                return v(formulas[e.name])
-            conditions[e.name] = e
-            return f'("{e.name}")'
-        a = [v(x) for x in e.args]
-        cls = type(e)
+    def op_text(cls, a: list[str]) -> str:
         if cls is sym.Not_:
             return f"(!{a[0]})"
-        if cls is sym.And_:
-            return "(" + " & ".join(a) + ")"
-        if cls is sym.Or_:
-            return "(" + " | ".join(a) + ")"
+        if cls in (sym.And_, sym.Or_):
+            return "(" + (" & " if cls is sym.And_ else " | ").join(a) + ")"
         if cls is sym.Xor:
             out = a[0]
             for b in a[1:]:
@@ -76,14 +60,9 @@ def prism_ltl(expr, spec: n.Spec) -> tuple[str, dict]:
             return f"(({a[0]} U {a[1]}) | (G {a[0]}))"
         if cls is sym.Release:
             return f"(!((!{a[0]}) U (!{a[1]})))"
-        if cls is sym.StrongRelease:
-            return f"({a[1]} U ({a[0]} & {a[1]}))"
-        if e not in inline:  # a state condition: a label of its own
-            inline[e] = f"{_INLINE}{len(inline)}"
-            conditions[inline[e]] = e
-        return f'("{inline[e]}")'
+        return f"({a[1]} U ({a[0]} & {a[1]}))"  # StrongRelease
 
-    return v(expr), conditions
+    return render_formula(expr, spec, op_text, _INLINE, ("true", "false"))
 
 
 def export_prism(spec: n.Spec, objective: str | None = None) -> tuple[str, str]:
