@@ -12,7 +12,7 @@ from objlang import ObjlangError
 from objlang.ir import nodes as n
 from objlang.ir import sym
 
-from _samples import LANGUAGE_EXAMPLE
+from _samples import LANGUAGE_EXAMPLE, MDP_EXAMPLE
 
 
 def load(text: str, **kw):
@@ -117,17 +117,7 @@ def test_G_call_of_a_formula_is_globally_and_of_a_reward_is_a_return():
 
 
 def test_mdp_states_are_constants_and_pi_is_allowed():
-    spec = load('''
-        mdp two_paths {
-            start s0
-            s0 left  -> a
-            s0 right -> b : 0.9, s0 : 0.1
-            a  *     -> done
-            b  *     -> done
-            done *   -> done
-        }
-        env two_paths
-        prop at_a = obs == a
+    spec = load(MDP_EXAMPLE + '''
         ltl f = F at_a
         policy prior = uniform
         objective o { maximize -(pi(s0, left) - 0.5)^2 regularize 0.1 * kl(pi, prior) }
