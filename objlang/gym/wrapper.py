@@ -1,0 +1,453 @@
+"""The compiled env: a gymnasium wrapper that carries an objective.
+
+What it reports follows architecture.md ("What a compiled env reports"):
+
+* observation: the env's own when the objective needs no memory; otherwise
+  ``Dict({"obs": <env space>, "automaton": MultiDiscrete([n1, ...])})`` with one
+  entry per automaton (formula, machine, chance-constraint monitor), or with
+  ``flatten=True`` a flat float32 ``Box``: the env observation flattened
+  (``Discrete`` one-hot) followed by one one-hot block per automaton. The
+  ``terminal`` form adds ``"returns"`` (the running returns) and ``"scale"``
+  (the discount γᵗ of the next reward);
+* reward: a float, or a float32 vector (``reward_space`` on ``env.unwrapped``);
+* ``info["objlang"] = {"q": [...], "accepting": bool, "sink": bool,
+  "labels": {prop: bool}}`` (plus ``"rewards"``, the reward vector, for
+  scalarised forms); ``info["cost"] = {cost name: value}`` for every declared
+  cost and every chance-constraint monitor (1.0 on the step its formula is
+  violated for good); ``info["discount"]`` under ``multi-discount``;
+* termination: the env's own, a rejecting sink, a final machine state, the
+  ζ-jump of a scheme, or an accepting ltlf DFA with ``ltlf_terminate``.
+
+Automata read the label of the reset observation, then one label per step; a
+machine reads one letter per transition (o_t, a_t, o_{t+1}). When the env
+terminates, the final label repeats forever: ``accepting`` says whether that
+tail is accepted and ``sink`` whether it is not.
+
+Nondeterministic (good-for-MDPs) automata add actions: with a ``Discrete(n)``
+env action space the compiled space is ``Discrete(n + k)``; action ``n + j``
+takes the j-th ε-move of the automaton (no env step, reward 0; a move that
+does not exist leaves the automaton where it is, and more consecutive ε-actions
+than the automaton has states truncate the episode).
+"""
+from __future__ import annotations
+
+from typing import Callable, Mapping
+
+import gymnasium
+import numpy as np
+from gymnasium import spaces
+from gymnasium.utils import RecordConstructorArgs
+
+from ..errors import ObjlangError
+from ..ir import nodes as n
+from ..ir import sym
+from .labels import Reader
+from .plan import Plan, plan
+from .schemes import SCHEMES, Scheme
+
+#: options a spec's ``options {}`` block, keywords or CLI flags may set
+DEFAULTS = {"ltl_reward": "zeta-reach", "zeta": 0.99, "gamma_b": 0.99, "flatten": False,
+            "emulate_discount": False, "ltlf_terminate": False, "automaton": None,
+            "max_episode_steps": 200}
+
+
+def options_of(spec: n.Spec, overrides: Mapping | None = None) -> dict:
+    """The compiler options: defaults, then the spec's ``options``, then ``overrides``."""
+    from ..finite.extract import literal
+
+    out = dict(DEFAULTS)
+    for d in spec.of_type(n.OptionsDecl):
+        out.update({k: literal(v) for k, v in d.items})
+    out.update({k: v for k, v in (overrides or {}).items() if v is not None})
+    unknown = sorted(set(out) - set(DEFAULTS))
+    if unknown:
+        raise ObjlangError(f"unknown option '{unknown[0]}'", None,
+                           "options: " + ", ".join(sorted(DEFAULTS)), spec.source)
+    if out["ltl_reward"] not in SCHEMES:
+        raise ObjlangError(f"unknown ltl_reward '{out['ltl_reward']}'", None,
+                           "schemes: " + ", ".join(SCHEMES), spec.source)
+    return out
+
+
+class _Track:
+    """One automaton being walked: its tables and how it reads the env."""
+
+    def __init__(self, auto, role: str, reader: Reader, scheme: Scheme | None):
+        self.auto, self.role = auto, role
+        self.delta = auto.delta
+        self.sink = auto.sink
+        self.n = auto.n_states
+        self.props = [p for p in auto.props if not p.startswith("_c")]
+        self.bits = {p: i for i, p in enumerate(auto.props)}
+        conds = [sym.name(p) if p in reader.scope.props else auto.conditions[p]
+                 for p in auto.props]
+        if role == "machine":
+            self.read = self._transition_reader(conds, reader)
+            self.edge_reward = [self._edge_reward(e, reader, i)
+                                for i, e in enumerate(auto.edge_rewards)]
+        else:
+            self.read = self._state_reader(conds, reader)
+        self.eps = _epsilon_table(auto)
+        marks = auto.color if auto.acceptance == "parity min even" else auto.accepting
+        self.marks = marks
+        if role == "scheme":
+            self.tail = scheme.tail_values(auto.delta, marks)
+        elif role == "monitor" or role == "ltl":
+            self.tail = Scheme("zeta-reach" if auto.acceptance == "buchi" else "parity"
+                               ).tail_values(auto.delta, marks)
+
+    @staticmethod
+    def _state_reader(conds, reader: Reader) -> Callable:
+        table = reader.letter_table(conds)
+        if table is not None:
+            start = int(reader.obs_space.start)
+            return lambda obs, info, ext: int(table[int(obs) - start])
+        fns = [reader.condition(c, f"condition '{c}'") for c in conds]
+        return lambda obs, info, ext: sum(1 << i for i, f in enumerate(fns) if f(obs, info, ext))
+
+    @staticmethod
+    def _transition_reader(conds, reader: Reader) -> Callable:
+        fns = [reader.transition(c, f"guard condition '{c}'", boolean=True) for c in conds]
+        return lambda *t: sum(1 << i for i, f in enumerate(fns) if f(*t))
+
+    @staticmethod
+    def _edge_reward(e, reader: Reader, i: int):
+        import sympy
+
+        if e is None:
+            return 0.0
+        if isinstance(e, sympy.Number):
+            return float(e)
+        return reader.transition(e, f"the reward of machine edge {i + 1}")
+
+    def labels(self, letter: int) -> dict:
+        return {p: bool(letter >> self.bits[p] & 1) for p in self.props}
+
+
+def _epsilon_table(auto) -> np.ndarray:
+    """ε-moves as a dense ``(Q, k)`` array padded with -1 (k = 0 when deterministic)."""
+    eps = auto.epsilon or {}
+    k = max((len(v) for v in eps.values()), default=0)
+    out = np.full((auto.n_states, k), -1, np.int64)
+    for q, targets in eps.items():
+        out[q, :len(targets)] = targets
+    return out
+
+
+class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
+    """An env compiled with an objective of a spec (see the module docstring).
+
+    >>> import gymnasium, objlang
+    >>> spec = objlang.loads('prop goal = obs == 15\\nprop hole = obs in {5, 7, 11, 12}\\n'
+    ...                      'ltl f = !hole U goal\\nobjective o { maximize P[f] }')
+    >>> env = ObjlangWrapper(gymnasium.make("FrozenLake-v1"), spec)
+    >>> obs, info = env.reset(seed=1)
+    >>> obs, info["objlang"]["q"]
+    ({'obs': 0, 'automaton': array([0])}, [0])
+    """
+
+    def __init__(self, env: gymnasium.Env, spec, objective: str | None = None,
+                 props: Mapping[str, Callable] | None = None, **options):
+        RecordConstructorArgs.__init__(self, spec=spec, objective=objective, props=props,
+                                       **options)
+        gymnasium.Wrapper.__init__(self, env)
+        from .. import load
+
+        self.objlang_spec = spec if isinstance(spec, n.Spec) else load(spec)
+        self.options = options_of(self.objlang_spec, options)
+        self.plan: Plan = plan(self.objlang_spec, objective, self.options)
+        self._compile(props)
+
+    # ---- compilation -----------------------------------------------------------------
+    def _compile(self, props) -> None:
+        import dataclasses
+
+        from ..automata import automaton_of
+
+        pl, opts = self.plan, self.options
+        spec = self.objlang_spec
+        if pl.formulas:
+            spec = dataclasses.replace(spec, decls=spec.decls + tuple(pl.formulas.values()))
+        reader = Reader(spec, self.env.observation_space, self.env.action_space, props)
+        self._reader = reader
+        gamma = pl.discount if pl.discount is not None else _spec_discount(spec)
+        self.scheme = Scheme(opts["ltl_reward"], float(opts["zeta"]), float(opts["gamma_b"]),
+                             gamma if gamma is not None else 0.99)
+        tracks = []
+        if pl.mode == "ltl":
+            kind = opts["automaton"] or ("parity" if self.scheme.automaton == "parity"
+                                         else _buchi_kind(spec, pl.formula))
+            tracks.append(_Track(automaton_of(spec, pl.formula, kind), "scheme", reader,
+                                 self.scheme))
+        elif pl.mode == "ltlf":
+            tracks.append(_Track(automaton_of(spec, pl.formula), "ltlf", reader, None))
+        for m in pl.machines:
+            tracks.append(_Track(automaton_of(spec, m), "machine", reader, None))
+        for f in pl.monitors:
+            tracks.append(_Track(automaton_of(spec, f), "monitor", reader, None))
+        self._tracks = tracks
+        self._machine_index = {t.auto.name: i for i, t in enumerate(tracks)
+                               if t.role == "machine"}
+        self._rewards = [[(t.weight, reader.transition(t.expr, f"reward term '{t.expr}'")
+                           if t.expr is not None else None, t.machine) for t in comp]
+                         for comp in pl.components]
+        self._costs = [(d.name, reader.transition(sym.name(d.name), f"cost '{d.name}'", d.name))
+                       for d in spec.of_type(n.RewardDecl) if d.cost]
+        self._n_env_actions = (self.env.action_space.n
+                               if isinstance(self.env.action_space, spaces.Discrete) else None)
+        self._n_eps = max((t.eps.shape[1] for t in tracks), default=0)
+        if self._n_eps and self._n_env_actions is None:
+            raise ObjlangError(f"the automaton of '{pl.formula}' is nondeterministic and the "
+                               f"env's actions are not Discrete, so its choices cannot be "
+                               f"added as actions", None, "use options { ltl_reward: parity } "
+                               "(a deterministic parity automaton)", spec.source)
+        if self._n_eps:
+            self.action_space = spaces.Discrete(self._n_env_actions + self._n_eps)
+        self._memory = bool(tracks) or pl.mode == "terminal"
+        self._flatten = bool(opts["flatten"])
+        self._set_spaces()
+        self._u = np.random.default_rng()
+
+    def _set_spaces(self) -> None:
+        pl = self.plan
+        inner = self.env.observation_space
+        if self._memory:
+            parts = {"obs": inner}
+            if self._tracks:
+                parts["automaton"] = spaces.MultiDiscrete([t.n for t in self._tracks])
+            if pl.mode == "terminal":
+                k = len(pl.components)
+                parts["returns"] = spaces.Box(-np.inf, np.inf, (k,), np.float64)
+                parts["scale"] = spaces.Box(0.0, 1.0, (), np.float64)
+            self._dict_space = spaces.Dict(parts)
+            self.observation_space = (spaces.flatten_space(self._dict_space) if self._flatten
+                                      else self._dict_space)
+        if pl.mode == "vector":
+            k = len(pl.components)
+            self.env.unwrapped.reward_space = spaces.Box(-np.inf, np.inf, (k,), np.float32)
+
+    # ---- pickling: compiled closures are rebuilt, not pickled ------------------------
+    def __getstate__(self):
+        state = dict(self.__dict__)
+        for key in ("_reader", "_tracks", "_rewards", "_costs", "_machine_index"):
+            state.pop(key, None)
+        return state
+
+    def __setstate__(self, state):
+        self.__dict__.update(state)
+        saved = (self._q, self._letters, self._returns, self._scale, self._eps_run) \
+            if "_q" in state else None
+        space = self.observation_space
+        self._compile(self._saved_kwargs.get("props"))
+        self.observation_space = space
+        if saved is not None:
+            self._q, self._letters, self._returns, self._scale, self._eps_run = saved
+
+    # ---- running -----------------------------------------------------------------------
+    def reset(self, *, seed=None, options=None):
+        obs, info = self.env.reset(seed=seed, options=options)
+        if seed is not None:
+            self._u = np.random.default_rng(seed)
+        self._obs, self._info = obs, info
+        ext = self._reader.external_values(obs, info) if self._reader.external else {}
+        self._ext = ext
+        self._q = [t.auto.init for t in self._tracks]
+        self._letters = [0] * len(self._tracks)
+        for i, t in enumerate(self._tracks):
+            if t.role != "machine":
+                letter = t.read(obs, info, ext)
+                self._letters[i] = letter
+                self._q[i] = int(t.delta[t.auto.init, letter])
+        self._returns = np.zeros(len(self.plan.components))
+        self._scale = 1.0
+        self._eps_run = 0
+        self._done = False
+        sink = any(bool(t.sink[q]) for t, q in zip(self._tracks, self._q) if t.role != "machine")
+        info = dict(info)
+        info["objlang"] = self._report(False, sink)
+        return self._observe(obs), info
+
+    def step(self, action):
+        if self._n_eps and int(action) >= self._n_env_actions:
+            return self._epsilon(int(action) - self._n_env_actions)
+        self._eps_run = 0
+        obs0, info0, ext0 = self._obs, self._info, self._ext
+        obs, env_reward, terminated, truncated, info = self.env.step(action)
+        ext = self._reader.external_values(obs, info) if self._reader.external else {}
+        pl, scheme = self.plan, self.scheme
+        transition = (obs0, action, obs, env_reward, info0, info, ext0, ext)
+        accepting = sink = False
+        reward = 0.0
+        discount = None
+        machine_r: dict = {}
+        costs = {}
+        for i, t in enumerate(self._tracks):
+            q = self._q[i]
+            if t.role == "machine":
+                letter = t.read(*transition)
+                q2 = int(t.delta[q, letter])
+                k = int(t.auto.edge[q, letter])
+                if k >= 0:
+                    er = t.edge_reward[k]
+                    machine_r[t.auto.name] = er if isinstance(er, float) else er(*transition)
+                if t.auto.final[q2] and not t.auto.final[q]:
+                    accepting = True
+                    terminated = True
+                self._q[i] = q2
+                continue
+            letter = t.read(obs, info, ext)
+            q2 = int(t.delta[q, letter])
+            mark = t.marks[q, letter]
+            self._q[i], self._letters[i] = q2, letter
+            if t.role == "ltlf":
+                if t.auto.final[q2] and self.options["ltlf_terminate"]:
+                    terminated = True
+                if terminated or truncated:
+                    accepting = bool(t.auto.final[q2])
+                    reward += 1.0 if accepting else 0.0
+                sink = sink or bool(t.sink[q2])
+                continue
+            if t.role == "monitor":
+                if t.sink[q2] and not t.sink[q]:
+                    costs[t.auto.name] = 1.0
+                else:
+                    costs.setdefault(t.auto.name, 0.0)
+                continue
+            # the objective's formula, under the reward scheme
+            sink = sink or bool(t.sink[q2])
+            if terminated:
+                value = float(t.tail[q2, letter])
+                accepting = value > 0.0
+                reward += value
+                continue
+            r, stop, d = scheme.step(self._u.random(), bool(mark > 0) if t.auto.acceptance
+                                     == "buchi" else bool(mark % 2 == 0), int(mark))
+            accepting = accepting or bool(mark > 0 if t.auto.acceptance == "buchi"
+                                          else mark % 2 == 0)
+            reward += r
+            discount = d if scheme.name == "multi-discount" else None
+            if stop:
+                terminated = True
+            if discount is not None and self.options["emulate_discount"] and \
+                    self._u.random() > discount:
+                terminated = True
+        if sink:
+            terminated = True
+        rewards = self._reward_vector(transition, machine_r)
+        if pl.mode in ("return", "vector", "terminal"):
+            reward = rewards
+        if pl.mode == "terminal":
+            gamma = pl.discount if pl.aggregate == "discounted" and pl.discount is not None \
+                else 1.0
+            self._returns = self._returns + self._scale * rewards
+            self._scale *= gamma
+            reward = self._terminal_reward() if (terminated or truncated) else 0.0
+        elif pl.mode == "return":
+            reward = float(rewards[0])
+        elif pl.mode == "vector":
+            reward = rewards.astype(np.float32)
+        for name, fn in self._costs:
+            costs[name] = fn(*transition)
+        self._obs, self._info, self._ext = obs, info, ext
+        info = dict(info)
+        report = self._report(accepting, sink)
+        if pl.mode == "vector":
+            report["rewards"] = reward
+        info["objlang"] = report
+        if costs:
+            info["cost"] = costs
+        if discount is not None:
+            info["discount"] = discount
+        if not np.all(np.isfinite(reward)):
+            raise ObjlangError(f"objective '{pl.objective}': the reward of a step is not "
+                               f"finite ({reward}) after observation {obs}", None, None,
+                               self.objlang_spec.source)
+        return self._observe(obs), reward, bool(terminated), bool(truncated), info
+
+    def _epsilon(self, j: int):
+        for i, t in enumerate(self._tracks):
+            if j < t.eps.shape[1] and t.eps[self._q[i], j] >= 0:
+                self._q[i] = int(t.eps[self._q[i], j])
+                break
+        self._eps_run += 1
+        truncated = self._eps_run > max(t.n for t in self._tracks)
+        info = dict(self._info)
+        info["objlang"] = self._report(False, False)
+        info["objlang"]["epsilon"] = True
+        return self._observe(self._obs), 0.0, False, truncated, info
+
+    def _reward_vector(self, transition, machine_r) -> np.ndarray:
+        out = np.zeros(len(self._rewards))
+        for c, comp in enumerate(self._rewards):
+            total = 0.0
+            for w, fn, machine in comp:
+                total += w * (machine_r.get(machine, 0.0) if machine else fn(*transition))
+            out[c] = total
+        return out
+
+    def _terminal_reward(self) -> float:
+        from ..ir.evaluate import compile_real
+
+        if not hasattr(self, "_f"):
+            self._f = compile_real(self.plan.terminal, self._reader.scope)
+        return float(self._f({"env_reward": self._returns[None]})[0])
+
+    def _report(self, accepting: bool, sink: bool) -> dict:
+        labels = {}
+        for t, letter in zip(self._tracks, self._letters):
+            if t.role != "machine":
+                labels.update(t.labels(letter))
+        return {"q": list(self._q), "accepting": bool(accepting), "sink": bool(sink),
+                "labels": labels}
+
+    def _observe(self, obs):
+        if not self._memory:
+            return obs
+        out = {"obs": obs}
+        if self._tracks:
+            out["automaton"] = np.array(self._q, dtype=np.int64)
+        if self.plan.mode == "terminal":
+            out["returns"] = self._returns.copy()
+            out["scale"] = np.array(self._scale)
+        return spaces.flatten(self._dict_space, out).astype(np.float32) if self._flatten \
+            else out
+
+    # ---- counterfactual experience for reward machines (CRM) --------------------------
+    def counterfactuals(self, obs, action, next_obs, info, next_info=None, env_reward=0.0):
+        """The transition (o, a, o') under every state of the first machine at once:
+        ``{"q", "next_q", "reward", "terminated"}`` arrays over machine states, for
+        counterfactual reasoning about reward machines (CRM, Toro Icarte et al. 2022).
+        ``obs``/``next_obs`` are env observations (not the compiled ones)."""
+        if not self._machine_index:
+            raise ObjlangError("counterfactuals need a machine in the objective")
+        i = next(iter(self._machine_index.values()))
+        t = self._tracks[i]
+        ext = self._reader.external_values(obs, info) if self._reader.external else {}
+        ext2 = self._reader.external_values(next_obs, next_info or {}) \
+            if self._reader.external else {}
+        transition = (obs, action, next_obs, env_reward, info, next_info or {}, ext, ext2)
+        letter = t.read(*transition)
+        qs = np.arange(t.n)
+        nxt = t.delta[:, letter]
+        edges = t.auto.edge[:, letter]
+        reward = np.array([0.0 if k < 0 else (t.edge_reward[k] if isinstance(
+            t.edge_reward[k], float) else t.edge_reward[k](*transition)) for k in edges])
+        return {"q": qs, "next_q": nxt, "reward": reward,
+                "terminated": t.auto.final[nxt] & ~t.auto.final[qs]}
+
+
+def _spec_discount(spec: n.Spec) -> float | None:
+    top = next(iter(spec.of_type(n.DiscountDecl)), None)
+    return None if top is None else float(top.value)
+
+
+def _buchi_kind(spec: n.Spec, formula: str) -> str:
+    """A deterministic Büchi automaton when φ is a recurrence property, else the
+    limit-deterministic (good-for-MDPs) one."""
+    import spot
+
+    from ..automata.ltl import formula_decl, spot_text
+
+    text, _ = spot_text(formula_decl(spec, formula).formula, spec, False)
+    return "buchi" if spot.mp_class(spot.formula(text)) in ("S", "G", "O", "B", "R") \
+        else "ldba"
