@@ -18,12 +18,17 @@ __all__ = ["Automaton", "automaton_of"]
 
 def automaton_of(spec: n.Spec, name: str, kind: str = "parity") -> Automaton:
     """The automaton of the formula or machine called ``name`` in a checked spec
-    (``kind``: "parity" or "buchi" for ltl formulas; ltlf gives a DFA)."""
+    (``kind``: "parity", "buchi" or "ldba" -- the good-for-MDPs automaton of
+    :mod:`objlang.automata.gfm` -- for ltl formulas; ltlf gives a DFA)."""
     from .ltl import translate
     from .machine import machine_automaton
 
     for d in spec.decls:
         if isinstance(d, n.LtlDecl) and d.name == name:
+            if kind == "ldba" and not d.finite:
+                from .gfm import ldba
+
+                return ldba(translate(d.formula, spec, kind="parity", name=name))
             return translate(d.formula, spec, finite=d.finite, kind=kind, name=name)
         if isinstance(d, n.MachineDecl) and d.name == name:
             return machine_automaton(d, spec)

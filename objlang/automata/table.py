@@ -14,13 +14,25 @@ integer in ``range(2 ** len(props))``. The tables are dense integer arrays:
 * ``sink[q]``: no continuation from q can be accepted (rejecting sink);
 * ``final[q]``: an accepting DFA state, or a final machine state.
 
-Nondeterministic good-for-MDP automata (for learning) list their choices in
-``choices[q, letter]`` (a tuple of successor states, ``delta`` holding the
-first) and ε-moves in ``epsilon[q]``.
+Nondeterministic good-for-MDPs automata (for learning, ``acceptance ==
+"buchi"``, :mod:`objlang.automata.gfm`) list their nondeterminism so that an
+agent can resolve it:
+
+* ``epsilon[q]``: the targets of q's ε-moves (moves that read no letter), a
+  tuple per state (empty: none); ``epsilon_table`` holds the same as a dense
+  ``(n_states, n_epsilon)`` int array, row q the targets of ``epsilon[q]``
+  padded with -1, so that ε-move j can be an extra action ``A + j`` of a
+  product (:func:`objlang.finite.product.product`) or a gym wrapper; where q
+  has no j-th ε-move that action leaves the automaton where it is;
+* ``choices[q, letter]``: a tuple of successor states on a letter, ``delta``
+  holding the first. No automaton uses it yet: the LDBAs of
+  :mod:`~objlang.automata.gfm` move deterministically on letters and put all
+  their nondeterminism in ε-moves.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import cached_property
 
 import numpy as np
 
@@ -42,7 +54,7 @@ class Automaton:
     reward: np.ndarray | None = None
     final: np.ndarray | None = None
     choices: dict | None = None
-    epsilon: dict | None = None
+    epsilon: tuple[tuple[int, ...], ...] | None = None
     hoa: str | None = field(default=None, repr=False)
     #: the condition each prop of ``props`` stands for (a prop's name, or an
     #: inline state condition of the formula given a fresh name ``_c0``, ...)
@@ -59,6 +71,20 @@ class Automaton:
     @property
     def n_letters(self) -> int:
         return self.delta.shape[1]
+
+    @cached_property
+    def epsilon_table(self) -> np.ndarray:
+        """``(n_states, n_epsilon)`` int: ``epsilon[q]`` padded with -1 (no ε-move: width 0)."""
+        moves = self.epsilon or ((),) * self.n_states
+        out = np.full((self.n_states, max(map(len, moves), default=0)), -1, np.int64)
+        for q, targets in enumerate(moves):
+            out[q, :len(targets)] = targets
+        return out
+
+    @property
+    def n_epsilon(self) -> int:
+        """The most ε-moves of a state (the number of ε-actions of a product)."""
+        return self.epsilon_table.shape[1]
 
     def letter(self, valuation: dict[str, bool]) -> int:
         """The letter of a valuation of the props (missing props are false)."""
