@@ -129,18 +129,16 @@ def cmd_solve(args) -> int:
 
 def cmd_automaton(args) -> int:
     from .automata import automaton_of
-    from .automata.export import to_dot, to_hoa
+    from .automata.export import to_dot, to_hoa, to_svg
     from .load import load
 
-    auto = automaton_of(load(args.file), args.formula, kind=args.kind)
+    writers = {".hoa": to_hoa, ".dot": to_dot, ".svg": to_svg}
     out = Path(args.out)
-    if out.suffix == ".hoa":
-        out.write_text(to_hoa(auto), "utf-8")
-    elif out.suffix == ".dot":
-        out.write_text(to_dot(auto), "utf-8")
-    else:
+    if out.suffix not in writers:
         raise ObjlangError(f"cannot write an automaton as '{out.suffix or out.name}'",
-                           hint="use a .hoa or .dot file")
+                           hint="use a .hoa, .dot or .svg file")
+    auto = automaton_of(load(args.file), args.formula, kind=args.kind, timeout=args.timeout)
+    out.write_text(writers[out.suffix](auto), "utf-8")
     print(f"{auto.name}: {auto.n_states} states, {auto.n_letters} letters over "
           f"{', '.join(auto.props) or 'no props'}, {auto.acceptance} -> {out}")
     return 0
@@ -156,6 +154,32 @@ def cmd_export(args) -> int:
     out.write_text(model, "utf-8")
     props_path.write_text(props, "utf-8")
     print(f"wrote {out} and {props_path}: {props.strip()}")
+    return 0
+
+
+def cmd_compile(args) -> int:
+    from .gym import describe, make
+
+    options = {"ltl_reward": args.ltl_reward, "zeta": args.zeta, "gamma_b": args.gamma_b,
+               "flatten": args.flatten or None}
+    env = make(args.file, args.objective, allow_import=args.allow_import, **options)
+    try:
+        out = describe(env)
+    finally:
+        env.close()
+    if args.json:
+        print(json.dumps(out, indent=2))
+        return 0
+    print(f"objective {out['objective']} ({out['formalism']}) on {out['env']}: {out['mode']}")
+    print(f"  observation {out['observation_space']}")
+    print(f"  action      {out['action_space']}")
+    print(f"  reward      {out['reward']}")
+    for a in out["automata"]:
+        print(f"  automaton   {a['name']} ({a['role']}): {a['states']} states, {a['letters']} "
+              f"letters over {', '.join(a['props']) or 'no props'}, {a['acceptance']}"
+              + (f", {a['epsilon_moves']} ε-actions" if a["epsilon_moves"] else ""))
+    if out["costs"]:
+        print(f"  costs       {', '.join(out['costs'])} (info['cost'])")
     return 0
 
 
@@ -200,9 +224,13 @@ def build_parser() -> argparse.ArgumentParser:
     au = sub.add_parser("automaton", help="write the automaton of a formula or machine")
     au.add_argument("file", metavar="FILE")
     au.add_argument("--formula", required=True, help="the ltl, ltlf or machine name")
-    au.add_argument("--out", required=True, help="PATH.hoa or PATH.dot")
-    au.add_argument("--kind", default="parity", choices=["parity", "buchi"],
-                    help="automaton of an ltl formula (ltlf: always a DFA)")
+    au.add_argument("--out", required=True, help="PATH.hoa, PATH.dot or PATH.svg")
+    au.add_argument("--kind", default="parity", choices=["parity", "buchi", "ldba"],
+                    help="automaton of an ltl formula (ltlf: always a DFA); ldba: the "
+                         "good-for-MDPs limit-deterministic Büchi automaton with ε-moves")
+    au.add_argument("--timeout", type=float, metavar="SECONDS",
+                    help="time limit for Spot's translation (default: $OBJLANG_SPOT_TIMEOUT "
+                         "or 60; 0: none)")
     au.set_defaults(func=cmd_automaton)
 
     ex = sub.add_parser("export", help="the env and objective as a PRISM model and property")
@@ -211,6 +239,19 @@ def build_parser() -> argparse.ArgumentParser:
     ex.add_argument("--prism", required=True, metavar="PATH",
                     help="the model file; the properties go to PATH with suffix .props")
     ex.set_defaults(func=cmd_export)
+
+    co = sub.add_parser("compile", help="compile for the spec's env; print what was built")
+    co.add_argument("file", metavar="FILE")
+    co.add_argument("--objective")
+    co.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    co.add_argument("--ltl-reward", choices=["zeta-reach", "zeta-acc", "multi-discount",
+                                             "parity"], help="the LTL reward scheme")
+    co.add_argument("--zeta", type=float, help="ζ of the zeta schemes (default 0.99)")
+    co.add_argument("--gamma-b", type=float, help="γ_B of multi-discount (default 0.99)")
+    co.add_argument("--flatten", action="store_true", help="a flat one-hot observation")
+    co.add_argument("--allow-import", action="store_true",
+                    help="allow env ids that name a module to import (runs its code)")
+    co.set_defaults(func=cmd_compile)
 
     d = sub.add_parser("demo", help="the README's main job: a short end-to-end run")
     d.add_argument("--json", action="store_true")

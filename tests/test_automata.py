@@ -1,14 +1,16 @@
 """Automaton tables against Spot: languages agree on random formulas and words."""
 from __future__ import annotations
 
+import os
 import re
+import xml.etree.ElementTree as ET
 
 import numpy as np
 import pytest
 
 import objlang
 from objlang.automata import automaton_of
-from objlang.automata.export import to_dot, to_hoa
+from objlang.automata.export import to_dot, to_hoa, to_svg
 from objlang.automata.ltl import spot_text, translate
 from objlang.ir import nodes as n
 
@@ -167,3 +169,122 @@ def test_buchi_kind_only_for_recurrence_properties():
     spec = spec_with("F G a")
     with pytest.raises(objlang.ObjlangError, match="no deterministic Büchi automaton"):
         translate(spec.of_type(n.LtlDecl)[0].formula, spec, kind="buchi")
+
+
+# -- Spot's time limit ---------------------------------------------------------------
+
+#: 8 Streett pairs: Spot needs minutes for its deterministic parity automaton
+STREETT = "".join(f"prop p{i} = obs == {i}\nprop q{i} = obs == {8 + i}\n" for i in range(8)) \
+    + "ltl fair = " + " & ".join(f"(G F p{i} -> G F q{i})" for i in range(8)) \
+    + "\nobjective o { maximize P[fair] }\n"
+
+
+def test_a_translation_past_the_time_limit_is_an_error_naming_the_formula(monkeypatch):
+    spec = objlang.loads(STREETT)
+    with pytest.raises(objlang.ObjlangError) as e:
+        automaton_of(spec, "fair", timeout=0.2)
+    assert e.value.message == ("Spot did not finish translating formula 'fair' within the "
+                               "time limit of 0.2 s")
+    assert e.value.line == 17 and "--timeout" in e.value.hint
+    monkeypatch.setenv("OBJLANG_SPOT_TIMEOUT", "0.1")
+    with pytest.raises(objlang.ObjlangError, match="time limit of 0.1 s"):
+        automaton_of(spec, "fair")
+    # the killed worker is replaced; in-process translation (0) gives the same tables
+    small = spec_with("G (a -> F b)")
+    ours, inline = automaton_of(small, "f"), automaton_of(small, "f", timeout=0)
+    assert np.array_equal(ours.delta, inline.delta) and np.array_equal(ours.color, inline.color)
+    monkeypatch.setenv("OBJLANG_SPOT_TIMEOUT", "soon")
+    with pytest.raises(objlang.ObjlangError, match="OBJLANG_SPOT_TIMEOUT must be a number"):
+        automaton_of(small, "f")
+
+
+def test_worker_failures_become_errors():
+    from objlang.automata.ltl import _limited
+
+    spec = spec_with("F a")
+    with pytest.raises(objlang.ObjlangError, match=r"Spot failed on x: ValueError"):
+        _limited(int, ("not a number",), 5, "x", None, spec)
+    with pytest.raises(objlang.ObjlangError, match=r"translation of x crashed \(exit code 3\)"):
+        _limited(os._exit, (3,), 5, "x", None, spec)
+    assert _limited(len, ("abc",), 5, "x", None, spec) == 3
+
+
+# -- SVG -----------------------------------------------------------------------------
+
+SVG = "{http://www.w3.org/2000/svg}"
+
+
+def holds(label: str, letter: int, props: tuple) -> bool:
+    """A picture label's letters (a sum of products such as ``(a & !b) | c``)."""
+    if label == "true":
+        return True
+    bit = {p: (letter >> i) & 1 == 1 for i, p in enumerate(props)}
+    return any(all(not bit[lit[1:]] if lit.startswith("!") else bit[lit]
+                   for lit in term.strip("()").split(" & "))
+               for term in label.split(" | "))
+
+
+def svg_edges(svg: str):
+    """(source, target, label) of every edge of an SVG picture, from its titles."""
+    root = ET.fromstring(svg)
+    out = []
+    for g in root.iter(SVG + "g"):
+        if g.get("class") == "edge":
+            head, label = g.find(SVG + "title").text.split(": ", 1)
+            src, dst = head.split(" -> ")
+            assert g.find(SVG + "text").text == label
+            out.append((int(src), int(dst), label))
+    return root, out
+
+
+@pytest.mark.parametrize("formula", ["!a U b", "G (a -> F b) & F G !c", "a U (b U X c)"])
+def test_svg_pictures_the_parity_automaton(formula):
+    auto = automaton_of(spec_with(formula), "f")
+    root, edges = svg_edges(to_svg(auto))
+    states = [g for g in root.iter(SVG + "g") if g.get("class") == "state"]
+    assert sorted(g.get("id") for g in states) == sorted(f"q{q}" for q in range(auto.n_states))
+    assert [g.find(SVG + "text").text for g in states] == [str(q) for q in range(auto.n_states)]
+    dashed = [g.get("id") for g in states if g.find(SVG + "circle").get("stroke-dasharray")]
+    assert dashed == [f"q{q}" for q in np.flatnonzero(auto.sink)]
+    assert len([p for p in root.iter(SVG + "path") if p.get("class") == "init"]) == 1
+    # every (state, letter) is on exactly one edge out of its state, to delta's target
+    # with the edge's colour
+    for q in range(auto.n_states):
+        for x in range(auto.n_letters):
+            taken = [(dst, label.rsplit(" {", 1)[1]) for src, dst, label in edges
+                     if src == q and holds(label.rsplit(" {", 1)[0], x, auto.props)]
+            assert taken == [(auto.delta[q, x], f"{auto.color[q, x]}}}")]
+
+
+def test_svg_of_a_dfa_and_a_machine():
+    dfa = automaton_of(spec_with("F (a & X b)", finite=True), "f")
+    root, _ = svg_edges(to_svg(dfa))
+    rings = [g for g in root.iter(SVG + "g")
+             if g.get("class") == "state" and len(g.findall(SVG + "circle")) == 2]
+    assert len(rings) == dfa.final.sum() == 1
+    spec = objlang.loads('''prop at1 = obs == 1
+reward r = 1 + [action == 1]
+machine m {
+    start u0
+    u0 -> u1 when at1 reward r
+    u1 -> u0 when !at1 & obs == 2 reward -2 * [action == 0]
+}
+objective o { maximize E[G(m, 0.9)] }''')
+    _, edges = svg_edges(to_svg(automaton_of(spec, "m")))
+    assert sorted(edges) == sorted([
+        (0, 0, "!at1"), (0, 1, "at1 / r"), (1, 1, "at1 | !(obs == 2)"),
+        (1, 0, "(obs == 2) & !at1 / -2 * [action == 0]")])
+
+
+def test_cli_writes_svg_and_takes_a_time_limit(tmp_path, capsys):
+    from objlang.cli import main
+
+    src = tmp_path / "s.obj"
+    src.write_text(STREETT)
+    assert main(["automaton", str(src), "--formula", "fair", "--out",
+                 str(tmp_path / "x.svg"), "--timeout", "0.1"]) == 2
+    assert "within the time limit of 0.1 s" in capsys.readouterr().err
+    src.write_text(HEAD + "ltl f = F (a & b)\nobjective o { maximize P[f] }\n")
+    assert main(["automaton", str(src), "--formula", "f", "--out", str(tmp_path / "x.svg")]) == 0
+    _, edges = svg_edges((tmp_path / "x.svg").read_text("utf-8"))
+    assert len(edges) == 3

@@ -16,10 +16,12 @@ from .table import Automaton
 __all__ = ["Automaton", "automaton_of"]
 
 
-def automaton_of(spec: n.Spec, name: str, kind: str = "parity") -> Automaton:
+def automaton_of(spec: n.Spec, name: str, kind: str = "parity",
+                 timeout: float | None = None) -> Automaton:
     """The automaton of the formula or machine called ``name`` in a checked spec
     (``kind``: "parity", "buchi" or "ldba" -- the good-for-MDPs automaton of
-    :mod:`objlang.automata.gfm` -- for ltl formulas; ltlf gives a DFA)."""
+    :mod:`objlang.automata.gfm` -- for ltl formulas; ltlf gives a DFA;
+    ``timeout``: seconds Spot may spend, see :func:`objlang.automata.ltl.time_limit`)."""
     from .ltl import translate
     from .machine import machine_automaton
 
@@ -28,8 +30,9 @@ def automaton_of(spec: n.Spec, name: str, kind: str = "parity") -> Automaton:
             if kind == "ldba" and not d.finite:
                 from .gfm import ldba
 
-                return ldba(translate(d.formula, spec, kind="parity", name=name))
-            return translate(d.formula, spec, finite=d.finite, kind=kind, name=name)
+                return ldba(translate(d.formula, spec, kind="parity", name=name, timeout=timeout))
+            return translate(d.formula, spec, finite=d.finite, kind=kind, name=name,
+                             timeout=timeout)
         if isinstance(d, n.MachineDecl) and d.name == name:
             return machine_automaton(d, spec)
     known = [d.name for d in spec.decls if isinstance(d, (n.LtlDecl, n.MachineDecl))]

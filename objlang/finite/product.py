@@ -5,7 +5,11 @@ initial state, then the label of every next state; a machine reads one letter
 per transition (o_t, a_t, o_{t+1}); a DFA of an ``ltlf`` formula stops reading
 once the trace has terminated (the absorbing copy), an LTL automaton reads the
 repeated final label forever. Entering a final machine state ends the episode:
-the product state becomes absorbing, with reward 0 from then on.
+the product state becomes absorbing, with reward 0 from then on. A transition
+earns the reward of the machine edge it takes, evaluated on that env transition
+(:func:`edge_rewards`), 0 where no edge is taken. An automaton
+with ε-moves (``Automaton.epsilon``) adds one action per ε-column after the
+env's actions (``"<name>.eps<j>"``): it moves that automaton only, reward 0.
 
 The product is built for all (state, automaton states) combinations at once
 with numpy and then cut to the states reachable from the initial ones, so its
@@ -21,6 +25,9 @@ import scipy.sparse as sp
 from scipy.sparse.csgraph import breadth_first_order
 
 from ..automata.table import Automaton
+from ..errors import ObjlangError
+from ..ir import nodes as n
+from .extract import transition_values
 from .model import FiniteMDP
 
 
@@ -55,13 +62,15 @@ class Product:
 
 
 def product(base: FiniteMDP, automata: list[Automaton], state_letters: list,
-            transition_letters: list) -> Product:
+            transition_letters: list, edge_values: list | None = None) -> Product:
     """The reachable product of ``base`` with ``automata``.
 
     ``state_letters[i]`` is, for a formula automaton, the ``(S,)`` letter of each
     base state (None for machines); ``transition_letters[i]`` is, for a machine,
     the letter of each transition, aligned with ``base.P.data`` (None for
-    formulas). Machine edge rewards must be numbers here (``Automaton.reward``).
+    formulas); ``edge_values[i]`` is, for a machine, :func:`edge_rewards` (None
+    for formulas; needed when there are machines), so that a transition earns
+    the reward of the machine edge it takes.
     """
     P = base.P.tocsr()
     S, A = base.n_states, base.n_actions
@@ -96,14 +105,32 @@ def product(base: FiniteMDP, automata: list[Automaton], state_letters: list,
         hold = stopped | (frozen_here if a.acceptance in ("finite", "machine") else False)
         q_next[:, i] = np.where(hold, q_now[:, i], step)
         colors.append(np.where(stopped, 0, a.color[q_now[:, i], letter] + 1))
-        if a.reward is not None:
-            rewards.append(np.where(hold, 0.0, a.reward[q_now[:, i], letter]))
+        if a.acceptance == "machine":
+            taken = a.edge[q_now[:, i], letter]  # -1 (no edge): edge_rewards' last row, 0
+            rewards.append(np.where(hold, 0.0, edge_values[i][taken, t]))
         else:
             rewards.append(None)
     dst_base = np.where(stopped, s_src[t], s_dst[t])
     src = s_src[t] * Q + cq
     dst = dst_base * Q + (q_next * radix).sum(axis=1)
-    prow = src * A + act[t]
+    acts = act[t]
+
+    # ε-moves (objlang/automata/gfm.py): action A + j moves one automaton along
+    # the j-th ε-move of its state and leaves the env and the other automata in
+    # place; without such a move (or once a machine is final) it stays put, since
+    # every action exists in every state
+    here = np.arange(S * Q)
+    eps_names = []
+    for i, a in enumerate(automata):
+        for j in range(a.n_epsilon):
+            q_i = qs[here % Q, i]
+            target = a.epsilon_table[q_i, j]
+            move = (target >= 0) & ~is_final[here % Q]
+            src = np.concatenate([src, here])
+            dst = np.concatenate([dst, here + np.where(move, target - q_i, 0) * radix[i]])
+            acts = np.concatenate([acts, np.full(S * Q, A + len(eps_names))])
+            eps_names.append(f"{a.name}.eps{j}")
+    A_all = A + len(eps_names)
 
     # initial product states: formula automata read the first label, machines start
     init_s = np.flatnonzero(base.init)
@@ -125,18 +152,19 @@ def product(base: FiniteMDP, automata: list[Automaton], state_letters: list,
     new_id[keep] = np.arange(len(keep))
     live = new_id[src] >= 0
     N = len(keep)
-    shape = (N * A, N)
-    r_new = new_id[src[live]] * A + act[t][live]
+    shape = (N * A_all, N)
+    r_new = new_id[src[live]] * A_all + acts[live]
     c_new = new_id[dst[live]]
 
-    def matrix(values):
+    def matrix(values, on_epsilon=0.0):
         # every matrix has P's sparsity pattern (explicit zeros kept), so data align
+        values = np.concatenate([values, np.full(len(src) - len(values), on_epsilon)])
         m = sp.csr_matrix((values[live], (r_new, c_new)), shape=shape)
         m.sum_duplicates()
         m.sort_indices()
         return m
 
-    Pp = matrix(prob[t])
+    Pp = matrix(prob[t], on_epsilon=1.0)
     env_r = base.env_reward.tocsr()
     env_vals = np.asarray(env_r[rows, s_dst]).ravel() if env_r.nnz else np.zeros(nnz)
     env_vals = np.where(stopped, 0.0, env_vals[t])
@@ -148,11 +176,34 @@ def product(base: FiniteMDP, automata: list[Automaton], state_letters: list,
     names = tuple("|".join([base.state_names[s], *map(str, qq)])
                   for s, qq in zip(state, qmat))
     mdp = FiniteMDP(name=f"{base.name} x " + " x ".join(a.name for a in automata),
-                    state_names=names, action_names=base.action_names, P=Pp, init=init,
-                    obs=base.obs[state], terminal=terminal, env_reward=matrix(env_vals),
-                    obs_names=base.obs_names)
+                    state_names=names, action_names=base.action_names + tuple(eps_names),
+                    P=Pp, init=init, obs=base.obs[state], terminal=terminal,
+                    env_reward=matrix(env_vals), obs_names=base.obs_names)
     color = tuple(matrix(c.astype(float)) for c in colors)
     reward = tuple(None if r is None else matrix(r) for r in rewards)
     return Product(mdp=mdp, base=base, automata=tuple(automata), state=state, q=qmat,
                    color=color, reward=reward)
 
+
+def edge_rewards(auto: Automaton, mdp: FiniteMDP, spec: n.Spec) -> np.ndarray:
+    """``(n_edges + 1, nnz)``: the reward of each edge of machine ``auto`` on every
+    transition of ``mdp`` (aligned with ``mdp.P.tocsr().data``, as
+    ``transition_values`` is); the last row, all 0, is for staying put. Each
+    distinct reward expression (a number, a reward's name, ``2 * [action == 1]``)
+    is evaluated once."""
+    decl = next((d for d in spec.of_type(n.MachineDecl) if d.name == auto.name), None)
+    out = np.zeros((len(auto.edge_rewards) + 1, mdp.P.nnz))
+    done: dict = {}
+    for k, r in enumerate(auto.edge_rewards):
+        if r is not None:
+            if r not in done:
+                try:
+                    done[r] = transition_values(mdp, spec, r, where=decl).data
+                except ObjlangError as e:  # an inline expression's error: point at its edge
+                    if e.diagnostic.loc is not None or decl is None:
+                        raise
+                    raise ObjlangError(f"in machine '{auto.name}', an edge's reward: "
+                                       f"{e.message}", decl.edges[k].loc, e.hint,
+                                       spec.source) from None
+            out[k] = done[r]
+    return out
