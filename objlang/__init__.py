@@ -15,7 +15,7 @@ from .load import load, loads, parse
 from .syntax import fmt
 
 __all__ = ["Diagnostic", "Loc", "ObjlangError", "Spec", "evaluate", "fmt", "load", "loads",
-           "parse", "solve"]
+           "make", "parse", "register", "solve", "wrap"]
 
 
 def solve(spec, objective=None):
@@ -32,4 +32,37 @@ def evaluate(spec, policy, objective=None):
     from .finite.evaluate import evaluate as _evaluate
 
     return _evaluate(load(spec) if not isinstance(spec, Spec) else spec, policy, objective)
+def make(spec, objective=None, **options):
+    """The spec's env compiled with an objective (:func:`objlang.gym.make`)."""
+    from .gym import make as _make
+
+    return _make(spec, objective, **options)
+
+
+def wrap(env, spec, objective=None, props=None, **options):
+    """Any gymnasium env compiled with an objective of a spec (:func:`objlang.gym.wrap`)."""
+    from .gym import wrap as _wrap
+
+    return _wrap(env, spec, objective, props, **options)
+
+
+def register(spec, objective=None, env_id=None, **options):
+    """Register a spec file's compiled env with gymnasium (:func:`objlang.gym.register`)."""
+    from .gym import register as _register
+
+    return _register(spec, objective, env_id, **options)
+
+
+def _inherit_registrations() -> None:
+    # worker processes (AsyncVectorEnv, SubprocVecEnv) build "objlang:..." ids that
+    # their parent registered; gymnasium imports objlang first, so register them here
+    import os
+
+    if os.environ.get("OBJLANG_ENVS"):
+        from .gym import register_inherited
+
+        register_inherited()
+
+
+_inherit_registrations()
 __version__ = "0.1.0"
