@@ -28,7 +28,8 @@ def _inner(x, machines) -> tuple[str, str]:
     rets = list(x.atoms(sym.Ret))
     avgs = list(x.atoms(sym.Avg))
     totals = list(x.atoms(sym.Total))
-    ivs = list(x.atoms(sym.Iverson))
+    # indicators of formulas, not comparisons of returns such as [G(r) >= 5]
+    ivs = [i for i in x.atoms(sym.Iverson) if not i.has(sym.Ret, sym.Total, sym.Avg)]
     if isinstance(x, sym.Ret):
         if isinstance(x.args[0], sympy.Symbol) and x.args[0].name in machines:
             return "RM", "expected return of a reward machine"
@@ -37,7 +38,7 @@ def _inner(x, machines) -> tuple[str, str]:
         return "MR", "expected total of a Markov reward (episodic, undiscounted)"
     if isinstance(x, sym.Avg):
         return "LAR", "expected limit average of a reward"
-    if isinstance(x, sym.Iverson):
+    if isinstance(x, sym.Iverson) and ivs:
         return "LTL", "probability that the trace satisfies a formula"
     if ivs or avgs:
         return "FTR", "expectation of a function of several kinds of trajectory terms"

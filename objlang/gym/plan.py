@@ -163,7 +163,7 @@ class _Planner:
         common = dict(objective=obj.name, formalism=key, monitors=monitors, regularizers=regs)
         prob = e.args[0] if isinstance(e, sym.Prob) else (
             e.args[0].args[0] if isinstance(e, sym.Expect) and isinstance(e.args[0], sym.Iverson)
-            else None)
+            and not e.args[0].has(sym.Ret, sym.Total, sym.Avg) else None)
         if prob is not None:
             name = self.formula_name(prob, sign < 0)
             decl = self.formulas.get(name) or self.extra[name]

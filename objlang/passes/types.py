@@ -261,12 +261,12 @@ class _Checker:
         if isinstance(e, (sym.Total, sym.Avg)):
             return e.func(self.real(e.args[0], _TRANS))
         if isinstance(e, sym.Iverson):
-            return sym.Iverson(self.any_formula(e.args[0]))
+            return sym.Iverson(self.trajectory_condition(e.args[0]))
         if isinstance(e, _REAL_FUNCS):
             return e.func(*[self.trajectory(a) for a in e.args])
         if isinstance(e, sym.Ite):
             b, x, y = e.args
-            return sym.Ite(self.any_formula(b), self.trajectory(x), self.trajectory(y))
+            return sym.Ite(self.trajectory_condition(b), self.trajectory(x), self.trajectory(y))
         if isinstance(e, sympy.Symbol) and self.names.kinds.get(e.name) in ("reward", "cost"):
             raise _Fail(f"reward '{e.name}' is per step; a trajectory needs its return", e,
                         f"write G({e.name}), sum({e.name}) or avg({e.name})")
@@ -278,6 +278,12 @@ class _Checker:
                         "E[...] takes a trajectory variable: G(r), sum(r), avg(r), [φ]")
         raise _Fail(f"{_what(e)} is not a random variable of a trajectory", e,
                     "E[...] takes G(r), sum(r), avg(r), [φ] and real functions of them")
+
+    def trajectory_condition(self, b):
+        """A formula, or a comparison of trajectory variables (``[G(r) >= 5]``)."""
+        if isinstance(b, _CMP) and b.has(sym.Ret, sym.Total, sym.Avg):
+            return b.func(*[self.trajectory(a) for a in b.args])
+        return self.any_formula(b)
 
     def return_arg(self, r):
         if isinstance(r, sympy.Symbol) and self.names.kinds.get(r.name) == "machine":
