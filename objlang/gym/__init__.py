@@ -48,7 +48,9 @@ def base_env(spec: n.Spec, allow_import: bool = False, max_episode_steps: int | 
     steps = max_episode_steps or options_of(spec)["max_episode_steps"]
     if decl.is_mdp:
         _register_builtin()
-        return gymnasium.make("objlang/mdp-v0", spec=spec.file or spec.source,
+        # an absolute path: env.spec must rebuild the env from any directory
+        return gymnasium.make("objlang/mdp-v0", spec=str(Path(spec.file).resolve())
+                              if spec.file else spec.source,
                               name=decl.env_id, max_episode_steps=steps)
     if ":" in decl.env_id and not allow_import:
         raise ObjlangError(f"env id '{decl.env_id}' names a module to import, which runs its "
@@ -85,8 +87,8 @@ def make(spec, objective: str | None = None, allow_import: bool = False,
     loaded = _load(spec)
     steps = options.pop("max_episode_steps", None)
     env = base_env(loaded, allow_import, steps)
-    return ObjlangWrapper(env, spec if isinstance(spec, (str, Path)) and not
-                          isinstance(spec, n.Spec) else loaded, objective, props, **options)
+    return ObjlangWrapper(env, str(Path(spec).resolve()) if isinstance(spec, (str, Path))
+                          else loaded, objective, props, **options)
 
 
 def register(spec, objective: str | None = None, env_id: str | None = None,
@@ -107,7 +109,9 @@ def register(spec, objective: str | None = None, env_id: str | None = None,
     obj = pick_objective(loaded, objective).name
     env_id = env_id or f"objlang/{Path(path).stem}.{obj}-v0"
     kwargs = {"spec": path, "objective": obj, **options}
-    if env_id not in gymnasium.registry:
+    known_spec = gymnasium.registry.get(env_id)
+    # another file of the same stem (or other options) replaces the old registration
+    if known_spec is None or known_spec.kwargs != kwargs:
         gymnasium.register(env_id, entry_point="objlang.gym:make", kwargs=kwargs,
                            disable_env_checker=True)
     known = json.loads(os.environ.get(REGISTRY_VAR, "{}"))

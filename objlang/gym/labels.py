@@ -3,8 +3,11 @@
 Everything is compiled once, at wrap time, from the IR: into lookup tables
 when the observation (and action) spaces are ``Discrete`` and the expression
 reads nothing else, otherwise into the batched numpy functions of
-:mod:`objlang.ir.evaluate`, called on a batch of one. A step then does table
-lookups or one precompiled call per quantity -- no sympy, no IR walking.
+:mod:`objlang.ir.evaluate`, called on a batch of one. The letters of automata
+over a flat float ``Box`` observation are computed on its entries as Python
+floats instead, when their conditions stay in the subset of :class:`_Scalar`.
+A step then does table lookups or one precompiled call per quantity -- no
+sympy, no IR walking.
 
 Whether a spec fits the env is checked here too: every prop and reward is
 evaluated on sample observations of the env's spaces, and a failure
@@ -14,9 +17,12 @@ names the prop and the observation space.
 """
 from __future__ import annotations
 
+import functools
+import operator
 from typing import Callable, Mapping
 
 import numpy as np
+import sympy
 from gymnasium import spaces
 
 from ..errors import ObjlangError
@@ -65,6 +71,119 @@ def _size(values) -> int:
     return len(values)
 
 
+# ---- one flat observation at a time: Python floats instead of batches of one -------
+
+class _NotScalar(Exception):
+    """An expression outside the scalar subset: it keeps the batched numpy path."""
+
+
+_SCALAR_CMPS = {sym.Eq_: operator.eq, sym.Ne_: operator.ne, sym.Lt_: operator.lt,
+                sym.Le_: operator.le, sym.Gt_: operator.gt, sym.Ge_: operator.ge}
+
+
+def _and(f, g):
+    return lambda o: f(o) and g(o)
+
+
+def _or(f, g):
+    return lambda o: f(o) or g(o)
+
+
+def _xor(f, g):
+    return lambda o: f(o) != g(o)
+
+
+class _Scalar:
+    """State conditions over the entries ``obs[i]`` of a 1-D float ``Box``
+    observation, as closures over its ``tolist()`` (Python floats).
+
+    On a batch of one every numpy call costs about a microsecond, an operator on
+    floats some tens of nanoseconds. Only operators whose results on doubles are
+    numpy's float64 results are compiled (comparisons, ``in`` constant sets,
+    logic, ``+``, ``*``, ``abs``, ``[b]``, ``if``; sums and products fold in the
+    evaluator's order); anything else raises :class:`_NotScalar`.
+    """
+
+    def __init__(self, scope: Scope):
+        self.scope = scope
+
+    def boolean(self, e) -> Callable:
+        if e is sympy.true or e is sympy.false:
+            value = e is sympy.true
+            return lambda o: value
+        if isinstance(e, sympy.Symbol):
+            body = self.scope.props.get(e.name)
+            if body is None:  # an external prop, or not a prop at all
+                raise _NotScalar(e)
+            return self.boolean(body)
+        if isinstance(e, sym.Not_):
+            f = self.boolean(e.args[0])
+            return lambda o: not f(o)
+        for cls, join in ((sym.And_, _and), (sym.Or_, _or), (sym.Xor, _xor)):
+            if isinstance(e, cls):
+                return functools.reduce(join, [self.boolean(a) for a in e.args])
+        if isinstance(e, sym.Implies):
+            f, g = (self.boolean(a) for a in e.args)
+            return lambda o: not f(o) or g(o)
+        if isinstance(e, sym.Equiv):
+            f, g = (self.boolean(a) for a in e.args)
+            return lambda o: f(o) == g(o)
+        if type(e) in _SCALAR_CMPS:
+            return self.compare(_SCALAR_CMPS[type(e)], *(self.real(a) for a in e.args))
+        if isinstance(e, sym.In_) and isinstance(e.args[1], sym.SetLit):
+            f, members = self.real(e.args[0]), [self.real(a) for a in e.args[1].args]
+            if callable(f) and not any(callable(m) for m in members):
+                members = frozenset(members)
+                return lambda o: f(o) in members
+        raise _NotScalar(e)
+
+    @staticmethod
+    def compare(op, a, b) -> Callable:
+        if callable(a) and callable(b):
+            return lambda o: op(a(o), b(o))
+        if callable(a):
+            return lambda o: op(a(o), b)
+        if callable(b):
+            return lambda o: op(a, b(o))
+        value = op(a, b)
+        return lambda o: value
+
+    def real(self, e):
+        """A constant float, or a closure of the observation's entries."""
+        if isinstance(e, (sympy.Number, sympy.NumberSymbol)):
+            return float(e)
+        if isinstance(e, sym.Index) and e.args[0] == sym.name("obs") \
+                and isinstance(e.args[1], sympy.Integer):
+            i = int(e.args[1])
+            return operator.itemgetter(i)
+        if isinstance(e, sympy.Abs):
+            f = self.real(e.args[0])
+            return (lambda o: abs(f(o))) if callable(f) else abs(f)
+        if isinstance(e, sym.Iverson):
+            f = self.boolean(e.args[0])
+            return lambda o: 1.0 if f(o) else 0.0
+        if isinstance(e, sym.Ite):
+            b, x, y = self.boolean(e.args[0]), self.real(e.args[1]), self.real(e.args[2])
+            x, y = (v if callable(v) else (lambda o, c=v: c) for v in (x, y))
+            return lambda o: x(o) if b(o) else y(o)
+        for cls, op in ((sympy.Add, operator.add), (sympy.Mul, operator.mul)):
+            if isinstance(e, cls):
+                return self.fold(op, [self.real(a) for a in e.args])
+        raise _NotScalar(e)
+
+    @staticmethod
+    def fold(op, parts):
+        """The evaluator's order: the constants, then the rest left to right, then
+        constant (op) rest -- the same roundings."""
+        consts = [p for p in parts if not callable(p)]
+        fns = [p for p in parts if callable(p)]
+        const = functools.reduce(op, consts) if consts else None
+        if not fns:
+            return const
+        acc = functools.reduce(lambda f, g: lambda o: op(f(o), g(o)), fns)
+        return acc if const is None else (lambda o: op(const, acc(o)))
+
+
 class Reader:
     """Props and transition quantities of one spec on one env's spaces.
 
@@ -95,14 +214,18 @@ class Reader:
 
     def _try(self, fn: Compiled, values: dict, what: str, name: str | None):
         try:
-            out = fn(values)
+            # NaN and inf are reported below, not as numpy warnings (errors under -W error)
+            with np.errstate(all="ignore"):
+                out = fn(values)
         except ObjlangError:
             raise
         except Exception as exc:  # an index, key or shape the space does not have
             raise self.fail(what, name, exc) from None
         if not np.all(np.isfinite(np.asarray(out, dtype=float))):
-            raise ObjlangError(f"{what} is not finite on some observations", None,
-                               None, self.scope.source)
+            decl = self.scope.decls.get(name) if name else None
+            raise ObjlangError(f"{what} is not finite on some observations of the env's "
+                               f"observation space {self.obs_space}",
+                               decl.loc if decl is not None else None, None, self.scope.source)
         return out
 
     def _needs_external(self, fn: Compiled, what: str) -> None:
@@ -150,6 +273,13 @@ class Reader:
         """The external props on one observation, as batches of one."""
         return {p: np.array([bool(f(obs, info))]) for p, f in self.external.items()}
 
+    def named(self, expr) -> tuple[str, str | None]:
+        """How errors name a state condition: a declared prop by its name (and location)."""
+        name = getattr(expr, "name", None)
+        if name in self.scope.props:
+            return f"prop '{name}'", name
+        return f"condition '{expr}'", None
+
     def prop(self, name: str) -> Callable:
         """A declared prop as ``f(obs, info, ext) -> bool``."""
         return self.condition(sym.name(name), f"prop '{name}'", name)
@@ -164,8 +294,31 @@ class Reader:
             fn = compile_bool(c, self.scope, level="state")
             if not fn.reads <= {"obs"}:
                 return None
-            out |= fn({"obs": self._obs_values}).astype(np.int64) << i
+            out |= self._try(fn, {"obs": self._obs_values}, *self.named(c)).astype(np.int64) << i
         return out
+
+    def scalar_letter(self, conditions: list) -> Callable | None:
+        """For a 1-D float ``Box`` observation space and conditions of its entries
+        only: the letter (bit i = condition i) as ``f(obs, info, ext) -> int`` on
+        Python floats (:class:`_Scalar`); None otherwise. Call it after the
+        conditions were checked (:meth:`condition`)."""
+        space = self.obs_space
+        if not (isinstance(space, spaces.Box) and len(space.shape) == 1
+                and np.issubdtype(space.dtype, np.floating)):
+            return None
+        try:
+            bits = [(1 << i, _Scalar(self.scope).boolean(c)) for i, c in enumerate(conditions)]
+        except _NotScalar:
+            return None
+
+        def letter(obs, info, ext):
+            o = obs.tolist() if type(obs) is np.ndarray else np.asarray(obs).tolist()
+            out = 0
+            for bit, f in bits:
+                if f(o):
+                    out |= bit
+            return out
+        return letter
 
     # ---- transition level: rewards, costs, machine letters --------------------------
     def transition(self, expr, what: str, name: str | None = None, boolean: bool = False):

@@ -31,6 +31,8 @@ than the automaton has states truncate the episode).
 """
 from __future__ import annotations
 
+import math
+import random
 from typing import Callable, Mapping
 
 import gymnasium
@@ -44,6 +46,9 @@ from ..ir import sym
 from .labels import Reader
 from .plan import Plan, plan
 from .schemes import SCHEMES, Scheme
+
+#: at most this many label dicts and automaton-state arrays are kept for reuse
+SEEN = 1 << 12
 
 #: options a spec's ``options {}`` block, keywords or CLI flags may set
 DEFAULTS = {"ltl_reward": "zeta-reach", "zeta": 0.99, "gamma_b": 0.99, "flatten": False,
@@ -87,7 +92,7 @@ class _Track:
                                 for i, e in enumerate(auto.edge_rewards)]
         else:
             self.read = self._state_reader(conds, reader)
-        self.eps = _epsilon_table(auto)
+        self.eps = auto.epsilon_table
         marks = auto.color if auto.acceptance == "parity min even" else auto.accepting
         self.marks = marks
         if role == "scheme":
@@ -95,15 +100,26 @@ class _Track:
         elif role == "monitor" or role == "ltl":
             self.tail = Scheme("zeta-reach" if auto.acceptance == "buchi" else "parity"
                                ).tail_values(auto.delta, marks)
+        # what a step reads, as Python lists: indexing one costs a fraction of a
+        # numpy scalar lookup and gives Python ints and bools
+        self.next_q = auto.delta.tolist()
+        self.sink_at = auto.sink.tolist()
+        self.final_at = auto.final.tolist() if auto.final is not None else None
+        self.edge_at = auto.edge.tolist() if auto.edge is not None else None
+        self.mark_at = marks.astype(np.int64).tolist()
+        self.accepting_at = (marks > 0 if auto.acceptance == "buchi" else marks % 2 == 0).tolist()
+        self.tail_at = self.tail.tolist() if hasattr(self, "tail") else None
 
     @staticmethod
     def _state_reader(conds, reader: Reader) -> Callable:
         table = reader.letter_table(conds)
         if table is not None:
-            start = int(reader.obs_space.start)
-            return lambda obs, info, ext: int(table[int(obs) - start])
-        fns = [reader.condition(c, f"condition '{c}'") for c in conds]
-        return lambda obs, info, ext: sum(1 << i for i, f in enumerate(fns) if f(obs, info, ext))
+            start, letters = int(reader.obs_space.start), table.tolist()
+            return lambda obs, info, ext: letters[obs - start]
+        # compiled (and checked on the space) in any case; Python floats when they can
+        fns = [reader.condition(c, *reader.named(c)) for c in conds]
+        return reader.scalar_letter(conds) or (
+            lambda obs, info, ext: sum(1 << i for i, f in enumerate(fns) if f(obs, info, ext)))
 
     @staticmethod
     def _transition_reader(conds, reader: Reader) -> Callable:
@@ -122,16 +138,6 @@ class _Track:
 
     def labels(self, letter: int) -> dict:
         return {p: bool(letter >> self.bits[p] & 1) for p in self.props}
-
-
-def _epsilon_table(auto) -> np.ndarray:
-    """ε-moves as a dense ``(Q, k)`` array padded with -1 (k = 0 when deterministic)."""
-    eps = auto.epsilon or {}
-    k = max((len(v) for v in eps.values()), default=0)
-    out = np.full((auto.n_states, k), -1, np.int64)
-    for q, targets in eps.items():
-        out[q, :len(targets)] = targets
-    return out
 
 
 class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
@@ -188,7 +194,9 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         self._tracks = tracks
         self._machine_index = {t.auto.name: i for i, t in enumerate(tracks)
                                if t.role == "machine"}
-        self._rewards = [[(t.weight, reader.transition(t.expr, f"reward term '{t.expr}'")
+        # a term that is one declared reward is located at its declaration in errors
+        self._rewards = [[(t.weight, reader.transition(t.expr, f"reward term '{t.expr}'",
+                                                       getattr(t.expr, "name", None))
                            if t.expr is not None else None, t.machine) for t in comp]
                          for comp in pl.components]
         self._costs = [(d.name, reader.transition(sym.name(d.name), f"cost '{d.name}'", d.name))
@@ -206,7 +214,20 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         self._memory = bool(tracks) or pl.mode == "terminal"
         self._flatten = bool(opts["flatten"])
         self._set_spaces()
-        self._u = np.random.default_rng()
+        # uniforms for the schemes' random stops: the stdlib generator costs a tenth of
+        # numpy's per number drawn
+        self._u = random.Random()
+        # a step's labels by letters and automaton observations by states, built on
+        # first use: a step copies one instead of building it
+        self._seen_labels: dict = {}
+        self._seen_states: dict = {}
+        self._no_returns = np.zeros(len(pl.components))
+        self._init_q = [int(t.auto.init) for t in tracks]
+        # every scheme but parity pays, stops and discounts alike on all edges that are
+        # not accepting, whatever u: a step takes that from here and draws no u
+        self._parity = self.scheme.name == "parity"
+        self._multi_discount = self.scheme.name == "multi-discount"
+        self._idle = self.scheme.step(1.0, False, 0)
 
     def _set_spaces(self) -> None:
         pl = self.plan
@@ -219,9 +240,13 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
                 k = len(pl.components)
                 parts["returns"] = spaces.Box(-np.inf, np.inf, (k,), np.float64)
                 parts["scale"] = spaces.Box(0.0, 1.0, (), np.float64)
-            self._dict_space = spaces.Dict(parts)
-            self.observation_space = (spaces.flatten_space(self._dict_space) if self._flatten
-                                      else self._dict_space)
+            # keys in this order (not sorted): the flat layout is obs, automata, returns
+            self._dict_space = spaces.Dict(parts, sort_keys=False)
+            flat = spaces.flatten_space(self._dict_space)
+            # float32 as _observe emits it, whatever the parts' dtypes (one-hot ints)
+            self.observation_space = (spaces.Box(flat.low.astype(np.float32),
+                                                 flat.high.astype(np.float32), dtype=np.float32)
+                                      if self._flatten else self._dict_space)
         if pl.mode == "vector":
             k = len(pl.components)
             self.env.unwrapped.reward_space = spaces.Box(-np.inf, np.inf, (k,), np.float32)
@@ -229,7 +254,7 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
     # ---- pickling: compiled closures are rebuilt, not pickled ------------------------
     def __getstate__(self):
         state = dict(self.__dict__)
-        for key in ("_reader", "_tracks", "_rewards", "_costs", "_machine_index"):
+        for key in ("_reader", "_tracks", "_rewards", "_costs", "_machine_index", "_f"):
             state.pop(key, None)
         return state
 
@@ -237,9 +262,10 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         self.__dict__.update(state)
         saved = (self._q, self._letters, self._returns, self._scale, self._eps_run) \
             if "_q" in state else None
-        space = self.observation_space
+        space, rng = self.observation_space, self._u
         self._compile(self._saved_kwargs.get("props"))
-        self.observation_space = space
+        # _compile starts a fresh generator; the copy continues the original's ζ-jumps
+        self.observation_space, self._u = space, rng
         if saved is not None:
             self._q, self._letters, self._returns, self._scale, self._eps_run = saved
 
@@ -247,22 +273,23 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
     def reset(self, *, seed=None, options=None):
         obs, info = self.env.reset(seed=seed, options=options)
         if seed is not None:
-            self._u = np.random.default_rng(seed)
+            self._u = random.Random(int(seed))
         self._obs, self._info = obs, info
         ext = self._reader.external_values(obs, info) if self._reader.external else {}
         self._ext = ext
-        self._q = [t.auto.init for t in self._tracks]
+        self._q = list(self._init_q)
         self._letters = [0] * len(self._tracks)
+        sink = False
         for i, t in enumerate(self._tracks):
             if t.role != "machine":
                 letter = t.read(obs, info, ext)
                 self._letters[i] = letter
-                self._q[i] = int(t.delta[t.auto.init, letter])
-        self._returns = np.zeros(len(self.plan.components))
+                self._q[i] = q = t.next_q[self._init_q[i]][letter]
+                sink = sink or t.sink_at[q]
+        self._returns = self._no_returns  # never changed in place
         self._scale = 1.0
         self._eps_run = 0
         self._done = False
-        sink = any(bool(t.sink[q]) for t, q in zip(self._tracks, self._q) if t.role != "machine")
         info = dict(info)
         info["objlang"] = self._report(False, sink)
         return self._observe(obs), info
@@ -271,61 +298,62 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         if self._n_eps and int(action) >= self._n_env_actions:
             return self._epsilon(int(action) - self._n_env_actions)
         self._eps_run = 0
-        obs0, info0, ext0 = self._obs, self._info, self._ext
         obs, env_reward, terminated, truncated, info = self.env.step(action)
         ext = self._reader.external_values(obs, info) if self._reader.external else {}
         pl, scheme = self.plan, self.scheme
-        transition = (obs0, action, obs, env_reward, info0, info, ext0, ext)
+        transition = (self._obs, action, obs, env_reward, self._info, info, self._ext, ext)
         accepting = sink = False
         reward = 0.0
         discount = None
         machine_r: dict = {}
         costs = {}
+        qs, letters = self._q, self._letters
         for i, t in enumerate(self._tracks):
-            q = self._q[i]
-            if t.role == "machine":
+            q, role = qs[i], t.role
+            if role == "machine":
                 letter = t.read(*transition)
-                q2 = int(t.delta[q, letter])
-                k = int(t.auto.edge[q, letter])
+                q2 = t.next_q[q][letter]
+                k = t.edge_at[q][letter]
                 if k >= 0:
                     er = t.edge_reward[k]
                     machine_r[t.auto.name] = er if isinstance(er, float) else er(*transition)
-                if t.auto.final[q2] and not t.auto.final[q]:
+                if t.final_at[q2] and not t.final_at[q]:
                     accepting = True
                     terminated = True
-                self._q[i] = q2
+                qs[i] = q2
                 continue
             letter = t.read(obs, info, ext)
-            q2 = int(t.delta[q, letter])
-            mark = t.marks[q, letter]
-            self._q[i], self._letters[i] = q2, letter
-            if t.role == "ltlf":
-                if t.auto.final[q2] and self.options["ltlf_terminate"]:
+            q2 = t.next_q[q][letter]
+            qs[i], letters[i] = q2, letter
+            if role == "ltlf":
+                if t.final_at[q2] and self.options["ltlf_terminate"]:
                     terminated = True
                 if terminated or truncated:
-                    accepting = bool(t.auto.final[q2])
+                    accepting = t.final_at[q2]
                     reward += 1.0 if accepting else 0.0
-                sink = sink or bool(t.sink[q2])
+                sink = sink or t.sink_at[q2]
                 continue
-            if t.role == "monitor":
-                if t.sink[q2] and not t.sink[q]:
+            if role == "monitor":
+                if t.sink_at[q2] and not t.sink_at[q]:
                     costs[t.auto.name] = 1.0
                 else:
                     costs.setdefault(t.auto.name, 0.0)
                 continue
             # the objective's formula, under the reward scheme
-            sink = sink or bool(t.sink[q2])
+            sink = sink or t.sink_at[q2]
             if terminated:
-                value = float(t.tail[q2, letter])
+                value = t.tail_at[q2][letter]
                 accepting = value > 0.0
                 reward += value
                 continue
-            r, stop, d = scheme.step(self._u.random(), bool(mark > 0) if t.auto.acceptance
-                                     == "buchi" else bool(mark % 2 == 0), int(mark))
-            accepting = accepting or bool(mark > 0 if t.auto.acceptance == "buchi"
-                                          else mark % 2 == 0)
+            edge_accepting = t.accepting_at[q][letter]
+            if edge_accepting or self._parity:
+                r, stop, d = scheme.step(self._u.random(), edge_accepting, t.mark_at[q][letter])
+            else:
+                r, stop, d = self._idle
+            accepting = accepting or edge_accepting
             reward += r
-            discount = d if scheme.name == "multi-discount" else None
+            discount = d if self._multi_discount else None
             if stop:
                 terminated = True
             if discount is not None and self.options["emulate_discount"] and \
@@ -333,34 +361,39 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
                 terminated = True
         if sink:
             terminated = True
-        rewards = self._reward_vector(transition, machine_r)
-        if pl.mode in ("return", "vector", "terminal"):
-            reward = rewards
-        if pl.mode == "terminal":
-            gamma = pl.discount if pl.aggregate == "discounted" and pl.discount is not None \
-                else 1.0
-            self._returns = self._returns + self._scale * rewards
-            self._scale *= gamma
-            reward = self._terminal_reward() if (terminated or truncated) else 0.0
-        elif pl.mode == "return":
-            reward = float(rewards[0])
-        elif pl.mode == "vector":
-            reward = rewards.astype(np.float32)
+        mode = pl.mode
+        # ltl and ltlf rewards are the schemes' constants; the others come from the spec
+        computed = mode in ("return", "vector", "terminal")
+        if computed:
+            rewards = self._reward_vector(transition, machine_r)
+            if mode == "terminal":
+                gamma = pl.discount if pl.aggregate == "discounted" and \
+                    pl.discount is not None else 1.0
+                self._returns = self._returns + self._scale * rewards
+                self._scale *= gamma
+                reward = self._terminal_reward() if (terminated or truncated) else 0.0
+            elif mode == "return":
+                reward = float(rewards[0])
+            else:
+                reward = rewards.astype(np.float32)
         for name, fn in self._costs:
             costs[name] = fn(*transition)
         self._obs, self._info, self._ext = obs, info, ext
         info = dict(info)
-        report = self._report(accepting, sink)
-        if pl.mode == "vector":
+        info["objlang"] = report = self._report(accepting, sink)
+        if mode == "vector":
             report["rewards"] = reward
-        info["objlang"] = report
         if costs:
             info["cost"] = costs
         if discount is not None:
             info["discount"] = discount
-        if not np.all(np.isfinite(reward)):
+        if computed and not (math.isfinite(reward) if isinstance(reward, float)
+                             else np.isfinite(reward).all()):
+            from ..finite.solve import pick_objective
+
             raise ObjlangError(f"objective '{pl.objective}': the reward of a step is not "
-                               f"finite ({reward}) after observation {obs}", None, None,
+                               f"finite ({reward}) after observation {obs}",
+                               pick_objective(self.objlang_spec, pl.objective).loc, None,
                                self.objlang_spec.source)
         return self._observe(obs), reward, bool(terminated), bool(truncated), info
 
@@ -393,19 +426,30 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         return float(self._f({"env_reward": self._returns[None]})[0])
 
     def _report(self, accepting: bool, sink: bool) -> dict:
-        labels = {}
-        for t, letter in zip(self._tracks, self._letters):
-            if t.role != "machine":
-                labels.update(t.labels(letter))
+        key = tuple(self._letters)
+        labels = self._seen_labels.get(key)
+        if labels is None:
+            labels = {}
+            for t, letter in zip(self._tracks, self._letters):
+                if t.role != "machine":
+                    labels.update(t.labels(letter))
+            if len(self._seen_labels) < SEEN:
+                self._seen_labels[key] = labels
         return {"q": list(self._q), "accepting": bool(accepting), "sink": bool(sink),
-                "labels": labels}
+                "labels": dict(labels)}
 
     def _observe(self, obs):
         if not self._memory:
             return obs
         out = {"obs": obs}
         if self._tracks:
-            out["automaton"] = np.array(self._q, dtype=np.int64)
+            key = tuple(self._q)
+            states = self._seen_states.get(key)
+            if states is None:
+                states = np.array(key, dtype=np.int64)
+                if len(self._seen_states) < SEEN:
+                    self._seen_states[key] = states
+            out["automaton"] = states.copy()  # a new array: callers may change theirs
         if self.plan.mode == "terminal":
             out["returns"] = self._returns.copy()
             out["scale"] = np.array(self._scale)
