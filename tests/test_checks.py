@@ -335,3 +335,13 @@ def test_file_imports_are_relative_and_cycles_are_errors(tmp_path):
 def test_several_errors_are_all_reported():
     e = fails("prop p = action == 1\nprop q = next == 1\nobjective o { maximize P[p & q] }")
     assert [d.loc.line for d in e.diagnostics] == [1, 2]
+
+
+def test_guards_on_action_and_its_negation_are_exclusive():
+    """`action == x` and `action != x` cannot both hold; `action != y` can hold with it."""
+    base = "mdp m { start a  a x -> b  a y -> a  b * -> b }\nenv m\n"
+    objlang.loads(base + "machine k { start u0  u0 -> u1 when action == x reward 1\n"
+                         "u0 -> u2 when action != x  final u1 }")
+    with pytest.raises(objlang.ObjlangError, match="can both be taken"):
+        objlang.loads(base + "machine k { start u0  u0 -> u1 when action == x reward 1\n"
+                             "u0 -> u2 when action != y  final u1 }")

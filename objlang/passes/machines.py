@@ -82,7 +82,7 @@ class _Encoder:
 
 def _is_const(e) -> bool:
     return isinstance(e, (sympy.Number, sym.Str)) or (isinstance(e, sympy.Symbol)
-                                                      and e.name not in ("obs", "next"))
+                                                      and e.name not in sym.BUILTIN_NAMES)
 
 
 def _check_machine(m: n.MachineDecl, props: dict) -> list:
