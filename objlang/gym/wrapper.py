@@ -379,7 +379,7 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         for name, fn in self._costs:
             costs[name] = fn(*transition)
         self._obs, self._info, self._ext = obs, info, ext
-        info = dict(info)
+        # the env's info is fresh each step: add to it rather than copy it
         info["objlang"] = report = self._report(accepting, sink)
         if mode == "vector":
             report["rewards"] = reward
