@@ -276,3 +276,31 @@ def test_non_finite_envs_are_refused():
     with pytest.raises(ObjlangError) as e:
         finite_env(load('discount 0.9\nenv "NoSuchEnv-v0"'))
     assert "cannot make env 'NoSuchEnv-v0'" in e.value.message and e.value.line == 2
+
+
+def test_outcomes_with_different_rewards_into_one_state_are_averaged_per_outcome():
+    """Slippery CliffWalking: a fall (-100) and a step (-1) can both lead to the start
+    state; `[env_reward == -100]` of that transition is the fall's share, not 0."""
+    import gymnasium
+
+    spec = objlang.loads('env "CliffWalkingSlippery-v1"\ncost fall = [env_reward == -100]\n'
+                         'reward r = env_reward')
+    mdp = finite_env(spec)
+    fall = transition_values(mdp, spec, "fall")
+    mean = transition_values(mdp, spec, "r")
+    P = gymnasium.make("CliffWalkingSlippery-v1").unwrapped.P
+    A = mdp.n_actions
+    names = {nm: i for i, nm in enumerate(mdp.state_names)}
+    checked = 0
+    for s in range(48):
+        for a in range(A):
+            by_target: dict = {}
+            for p, t, r, term in P[s][a]:
+                col = names[f"{t}#end" if term else str(t)]
+                q, f, m = by_target.get(col, (0.0, 0.0, 0.0))
+                by_target[col] = (q + p, f + p * (r == -100), m + p * r)
+            for col, (q, f, m) in by_target.items():
+                assert fall[s * A + a, col] == pytest.approx(f / q, abs=1e-12)
+                assert mean[s * A + a, col] == pytest.approx(m / q, abs=1e-12)
+                checked += 0 < f < q
+    assert checked > 0  # some transitions mix a fall and a step

@@ -44,21 +44,34 @@ def _build(name: str, state_names: list[str], action_names: list[str], obs: np.n
     ends = sorted({t for outs in table.values() for (t, term) in outs if term})
     copy_of = {t: n_base + k for k, t in enumerate(ends)}
     S = n_base + len(ends)
-    indptr, indices, probs, rewards = [0], [], [], []
+    indptr, indices, probs, rewards, split = [0], [], [], [], []
     for s in range(S):
         for a in range(n_act):
             if s >= n_base:  # an absorbing copy
-                row = {s: (1.0, 0.0)}
+                row = {s: (1.0, 0.0, {0.0: 1.0})}
             else:
                 row = {}
-                for (t, term), (p, pr) in table[s, a].items():
+                for (t, term), (p, pr, rs) in table[s, a].items():
                     col = copy_of[t] if term else t
-                    q, qr = row.get(col, (0.0, 0.0))
-                    row[col] = (q + p, qr + pr)
+                    q, qr, seen = row.get(col, (0.0, 0.0, {}))
+                    merged = dict(seen)
+                    for r, pr_r in rs.items():
+                        merged[r] = merged.get(r, 0.0) + pr_r
+                    row[col] = (q + p, qr + pr, merged)
             cols = sorted(c for c in row if row[c][0] > 0)
             indices += cols
             probs += [row[c][0] for c in cols]
-            rewards += [row[c][1] / row[c][0] for c in cols]
+            # merged outcomes with one reward keep it exactly (Σ p·r / Σ p need not be r
+            # in floating point, and `env_reward == -100` must still hold); outcomes
+            # with different rewards into one state are kept apart in `split`
+            for c in cols:
+                outcomes = row[c][2]
+                if len(outcomes) == 1:
+                    rewards.append(next(iter(outcomes)))
+                    continue
+                rewards.append(row[c][1] / row[c][0])
+                for r, p_r in outcomes.items():
+                    split.append((s * n_act + a, c, p_r, r))
             indptr.append(len(indices))
     shape = (S * n_act, S)
     indptr = np.asarray(indptr, dtype=np.int64)
@@ -72,8 +85,9 @@ def _build(name: str, state_names: list[str], action_names: list[str], obs: np.n
     terminal = np.zeros(S, dtype=bool)
     terminal[n_base:] = True
     names = tuple(state_names) + tuple(f"{state_names[t]}#end" for t in ends)
+    split_arrays = tuple(np.asarray(x) for x in zip(*split)) if split else ()
     return FiniteMDP(name, names, tuple(action_names), P, full_init, all_obs.astype(np.int64),
-                     terminal, R, tuple(obs_names))
+                     terminal, R, tuple(obs_names), split_arrays)
 
 
 def from_mdp_decl(decl: n.MdpDecl) -> FiniteMDP:
@@ -103,8 +117,9 @@ def from_mdp_decl(decl: n.MdpDecl) -> FiniteMDP:
             outs: dict = {}
             for t, p in row.outcomes:
                 q = 1.0 if p is None else float(p)
-                acc = outs.setdefault((index[t], False), [0.0, 0.0])
+                acc = outs.setdefault((index[t], False), [0.0, 0.0, {0.0: 0.0}])
                 acc[0] += q
+                acc[2][0.0] += q
             table[i, j] = outs
     init = np.zeros(len(states))
     for s, p in decl.start:
@@ -160,9 +175,10 @@ def from_gym(env, name: Optional[str] = None) -> FiniteMDP:
                 p = float(p)
                 if p <= 0:
                     continue
-                acc = outs.setdefault((int(t), bool(term)), [0.0, 0.0])
+                acc = outs.setdefault((int(t), bool(term)), [0.0, 0.0, {}])
                 acc[0] += p
                 acc[1] += p * float(r)
+                acc[2][float(r)] = acc[2].get(float(r), 0.0) + p
             table[s, a] = outs
     init = getattr(u, "initial_state_distrib", None)
     if init is not None:
@@ -309,5 +325,25 @@ def transition_values(mdp: FiniteMDP, spec: n.Spec, expr, where=None) -> sp.csr_
         values["env_reward"] = np.asarray(mdp.env_reward[rows, cols], dtype=np.float64
                                           ).reshape(-1)
     data = fn(values) if len(rows) else np.zeros(0)
+    if "env_reward" in fn.reads and mdp.reward_split:
+        data = _split_average(mdp, fn, P, data)
     data = np.where(mdp.terminal[src], 0.0, data)
     return sp.csr_matrix((data, P.indices.copy(), P.indptr.copy()), shape=P.shape)
+
+
+def _split_average(mdp: FiniteMDP, fn, P: sp.csr_matrix, data: np.ndarray) -> np.ndarray:
+    """Where outcomes with different env rewards lead to one state, the expected
+    value of ``fn`` over them (not ``fn`` of the mean reward: ``[env_reward == -100]``
+    of a fall and a step into the same state is 1 with the fall's probability)."""
+    rows, cols, probs, rewards = mdp.reward_split
+    A = mdp.n_actions
+    f = fn({"obs": mdp.obs[rows // A], "next": mdp.obs[cols], "action": rows % A,
+            "env_reward": rewards.astype(np.float64)})
+    # the position of each outcome's (row, col) in P's data
+    pos = np.array([P.indptr[r] + np.searchsorted(P.indices[P.indptr[r]:P.indptr[r + 1]], c)
+                    for r, c in zip(rows, cols)], dtype=np.int64)
+    total = np.zeros(len(data))
+    mass = np.zeros(len(data))
+    np.add.at(total, pos, probs * f)
+    np.add.at(mass, pos, probs)
+    return np.where(mass > 0, total / np.where(mass > 0, mass, 1.0), data)

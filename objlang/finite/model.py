@@ -36,6 +36,11 @@ class FiniteMDP:
             transitions out of absorbing copies).
         obs_names: for mdp blocks, the state name of each observation value
             (constants in expressions); empty for gymnasium envs.
+        reward_split: where outcomes with different env rewards lead to one
+            state (CliffWalking's fall and step into the start), those outcomes
+            as arrays ``(rows, cols, probs, rewards)``; ``env_reward`` holds their
+            mean, and transition quantities that read ``env_reward`` average over
+            them. Empty when every transition has one reward.
     """
 
     name: str
@@ -47,6 +52,7 @@ class FiniteMDP:
     terminal: np.ndarray
     env_reward: sp.csr_matrix
     obs_names: tuple[str, ...] = field(default=())
+    reward_split: tuple = field(default=())
 
     @property
     def n_states(self) -> int:
