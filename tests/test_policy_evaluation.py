@@ -334,3 +334,10 @@ objective mix { maximize E[if good then avg(r) else -G(r, 0.5)] }
         e = evaluation(spec, policy, name)
         assert e.value == pytest.approx(exact, abs=1e-12), name
         assert e.error_bound == 0.0
+
+
+def test_indicator_inside_an_inline_return_is_a_reward_not_a_formula():
+    spec = objlang.loads("mdp m { start s  s a -> s  s b -> s }\nenv m\n"
+                         "objective o { maximize E[G([action == a], 0.5)] }")
+    # reward 1 with probability 1/4 per step: 0.25 / (1 - 0.5)
+    assert objlang.evaluate(spec, np.array([[0.25, 0.75]])) == pytest.approx(0.5)

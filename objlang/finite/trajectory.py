@@ -90,6 +90,21 @@ class _Chain:
         return sp.csr_matrix((self.w, (self.src, self.dst)), shape=(self.n, self.n))
 
 
+def _outer_atoms(x) -> set:
+    """The returns and indicators of x, not looking inside returns: the ``[...]`` in
+    ``G([action == a])`` is part of a reward, not a trace formula."""
+    out, stack = set(), [x]
+    while stack:
+        e = stack.pop()
+        if isinstance(e, _RANDOM):
+            out.add(e)
+            continue
+        if isinstance(e, sym.Iverson):
+            out.add(e)
+        stack.extend(e.args)
+    return out
+
+
 def expectations(spec: n.Spec, obj: n.ObjectiveDecl, mdp: FiniteMDP, pi: np.ndarray,
                  xs: list, tol: float, fail) -> list[tuple[float, float | None]]:
     """``(E[x], error bound)`` for each trajectory expression x of ``xs`` (one model
@@ -97,7 +112,7 @@ def expectations(spec: n.Spec, obj: n.ObjectiveDecl, mdp: FiniteMDP, pi: np.ndar
     from .solve import _discount
 
     xs = [_split_conditions(x) for x in xs]
-    atoms = set().union(*(x.atoms(*_RANDOM, sym.Iverson) for x in xs))
+    atoms = set().union(*(_outer_atoms(x) for x in xs))
     formulas = sorted((a.args[0] for a in atoms if isinstance(a, sym.Iverson)
                        and not a.args[0].has(*_RANDOM)), key=sympy.default_sort_key)
     randoms = sorted((a for a in atoms if isinstance(a, _RANDOM)), key=sympy.default_sort_key)
