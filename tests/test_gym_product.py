@@ -197,3 +197,97 @@ def test_epsilon_moves_of_a_limit_deterministic_automaton_are_extra_actions():
         if term or trunc:
             break
     assert total == 1.0 and term
+
+
+def test_counterfactuals_equal_stepping_from_every_machine_state():
+    spec = objlang.loads(MACHINE_MDP)
+    env = objlang.make(spec)
+    t = env._tracks[0]
+    rng = np.random.default_rng(2)
+    obs, info = env.reset(seed=2)
+    for _ in range(300):
+        a = int(rng.integers(2))
+        prev, prev_info = obs["obs"], info
+        obs, r, term, trunc, info = env.step(a)
+        cf = env.counterfactuals(prev, a, obs["obs"], prev_info, info)
+        for u in range(t.n):
+            # replay the same transition from machine state u by hand, through the tables
+            letter = t.read(prev, a, obs["obs"], 0.0, prev_info, info, {}, {})
+            k = t.auto.edge[u, letter]
+            # edge 0 pays stay + 1 (1.5 after `left`, action 1), edge 1 pays 2, edge 2 none
+            expect = {0: 1.5 if a == 1 else 1.0, 1: 2.0}.get(int(k), 0.0)
+            assert cf["next_q"][u] == t.auto.delta[u, letter]
+            assert cf["reward"][u] == pytest.approx(expect)
+            assert cf["terminated"][u] == (t.auto.final[cf["next_q"][u]] and not t.auto.final[u])
+        if term or trunc:
+            obs, info = env.reset()
+
+
+LTLF_MDP = '''\
+mdp line {
+    start a
+    a go -> b
+    a wait -> a
+    b * -> c
+    c * -> c
+}
+env line
+prop at_c = obs == c
+ltlf reach = F at_c
+objective o { maximize P[reach] }
+options { max_episode_steps: 5 }
+'''
+
+
+@pytest.mark.parametrize("terminate", [False, True])
+def test_ltlf_pays_at_the_end_of_an_accepted_episode(terminate):
+    env = objlang.make(objlang.loads(LTLF_MDP), ltlf_terminate=terminate)
+    env.reset(seed=0)
+    rewards = []
+    for a in [0, 0, 0, 0, 0]:  # go, then anything: c is reached at step 2
+        _, r, term, trunc, info = env.step(a)
+        rewards.append(r)
+        if term or trunc:
+            break
+    if terminate:
+        assert rewards == [0.0, 1.0] and term and info["objlang"]["accepting"]
+    else:
+        assert rewards == [0.0, 0.0, 0.0, 0.0, 1.0] and trunc and info["objlang"]["accepting"]
+    env.reset(seed=0)
+    for _ in range(5):  # waiting forever: the time limit cuts a rejected trace
+        _, r, term, trunc, info = env.step(1)
+        assert r == 0.0
+    assert trunc and not info["objlang"]["accepting"]
+
+
+def test_inner_nonlinear_objective_pays_f_of_the_return_at_the_end():
+    spec = objlang.loads(LTLF_MDP.replace("objective o { maximize P[reach] }",
+                                          "reward r = [at_c]\n"
+                                          "objective o { maximize E[-exp(-G(r, 0.5))] }"))
+    env = objlang.make(spec)
+    obs, _ = env.reset(seed=0)
+    assert set(obs) == {"obs", "returns", "scale"}
+    paid = []
+    for a in [0, 0, 0, 0, 0]:
+        obs, r, term, trunc, _ = env.step(a)
+        paid.append(r)
+    # rewards 0, 1, 1, 1, 1 (c from step 2 on), discounted by 0.5: G = 0.5 + 0.25 + ...
+    g = 0.5 + 0.25 + 0.125 + 0.0625
+    assert obs["returns"][0] == pytest.approx(g) and trunc
+    assert paid[:4] == [0.0] * 4 and paid[4] == pytest.approx(-np.exp(-g))
+
+
+def test_linear_scalarisation_reports_its_terms():
+    spec = objlang.loads(LTLF_MDP.replace("objective o { maximize P[reach] }",
+                                          "reward r = [at_c]\nreward w = [action == wait]\n"
+                                          "discount 0.9\n"
+                                          "objective o { maximize 2 * E[G(r)] - E[G(w)] }"))
+    env = objlang.make(spec)
+    order = [str(t.expr) for t in env.plan.components[0]]  # the terms, as listed in the plan
+    assert sorted(order) == ["r", "w"]
+    env.reset(seed=0)
+    _, r, *_, info = env.step(1)  # wait
+    assert r == -1.0 and dict(zip(order, info["objlang"]["rewards"])) == {"r": 0.0, "w": 1.0}
+    _, r, *_, info = env.step(0)  # go: to b
+    _, r, *_, info = env.step(0)  # to c
+    assert r == 2.0 and dict(zip(order, info["objlang"]["rewards"])) == {"r": 1.0, "w": 0.0}

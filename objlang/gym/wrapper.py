@@ -383,6 +383,9 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         info["objlang"] = report = self._report(accepting, sink)
         if mode == "vector":
             report["rewards"] = reward
+        elif mode == "return" and len(self._rewards[0]) > 1:
+            # a weighted sum of returns: the scalar is the reward, its terms the vector
+            report["rewards"] = np.asarray(self._terms, dtype=np.float32)
         if costs:
             info["cost"] = costs
         if discount is not None:
@@ -410,12 +413,15 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         return self._observe(self._obs), 0.0, False, truncated, info
 
     def _reward_vector(self, transition, machine_r) -> np.ndarray:
+        """Each component's reward; the unweighted terms of the first are kept in
+        ``_terms`` (a linear scalarisation reports them as its vector)."""
         out = np.zeros(len(self._rewards))
         for c, comp in enumerate(self._rewards):
-            total = 0.0
-            for w, fn, machine in comp:
-                total += w * (machine_r.get(machine, 0.0) if machine else fn(*transition))
-            out[c] = total
+            terms = [machine_r.get(machine, 0.0) if machine else fn(*transition)
+                     for _, fn, machine in comp]
+            out[c] = sum(w * x for (w, _, _), x in zip(comp, terms))
+            if c == 0:
+                self._terms = terms
         return out
 
     def _terminal_reward(self) -> float:
