@@ -28,24 +28,25 @@ from scipy.sparse.csgraph import connected_components
 from .mec import _structure, attractor, expected_reward, mec_partition, normalize_allowed
 from .reach import STOP, _solve, chain_matrix, policy_matrix, solve_stopping
 
-__all__ = ["average_value", "evaluate_average", "chain_gains"]
+__all__ = ["average_value", "evaluate_average", "chain_gains", "recurrent_classes",
+           "limit_distribution"]
 
 _LP_OPTIONS = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1e-10,
                "presolve": True}
 
 
-def chain_gains(Pc: sp.spmatrix, r: np.ndarray):
-    """Gains of a Markov chain with state rewards ``r``.
+def recurrent_classes(Pc: sp.spmatrix):
+    """The recurrent classes of a Markov chain and their stationary distributions.
 
-    Returns ``(gain (S,), class_id (S,), class_gain (K,))``: ``class_id`` is
-    the recurrent class of each state (-1 for transient states). Recurrent
-    classes are the closed SCCs; their stationary distributions come from one
-    sparse solve (one normalisation row per class); transient states average
-    the class gains by their absorption probabilities (another solve).
+    Returns ``(class_id (S,), stationary (S,))``: ``class_id`` is the recurrent
+    class of each state (-1 for transient states), numbered by smallest state;
+    ``stationary`` the probability of each recurrent state under its class's
+    stationary distribution (0 on transient states). Recurrent classes are the
+    closed SCCs; the distributions come from one sparse solve (one
+    normalisation row per class).
     """
     Pc = sp.csr_matrix(Pc)
     S = Pc.shape[0]
-    r = np.asarray(r, dtype=float)
     n, lab = connected_components(Pc, directed=True, connection="strong")
     coo = Pc.tocoo()
     cross = lab[coo.row] != lab[coo.col]
@@ -61,8 +62,7 @@ def chain_gains(Pc: sp.spmatrix, r: np.ndarray):
     rank[order] = np.arange(order.size)
     class_id[rec_idx] = rank[inv]
     K = order.size
-    gain = np.zeros(S)
-    class_gain = np.zeros(K)
+    stationary = np.zeros(S)
     if rec_idx.size:
         sub = Pc[rec_idx][:, rec_idx].tocoo()
         # M = (I - P_RR)^T, with the row of each class's first state replaced by its indicator
@@ -83,16 +83,58 @@ def chain_gains(Pc: sp.spmatrix, r: np.ndarray):
         M = sp.csc_matrix((vals, (rows, cols)), shape=(m, m))
         b = np.zeros(m)
         b[firsts] = 1.0
-        mu = _solve(M, b)
-        class_gain = np.bincount(cid, weights=mu * r[rec_idx], minlength=K)
-        gain[rec_idx] = class_gain[cid]
-    tr = np.flatnonzero(~rec)
+        stationary[rec_idx] = _solve(M, b)
+    return class_id, stationary
+
+
+def chain_gains(Pc: sp.spmatrix, r: np.ndarray):
+    """Gains of a Markov chain with state rewards ``r``.
+
+    Returns ``(gain (S,), class_id (S,), class_gain (K,))``: ``class_id`` is
+    the recurrent class of each state (-1 for transient states,
+    :func:`recurrent_classes`); transient states average the class gains by
+    their absorption probabilities (one more solve).
+    """
+    Pc = sp.csr_matrix(Pc)
+    S = Pc.shape[0]
+    r = np.asarray(r, dtype=float)
+    class_id, stationary = recurrent_classes(Pc)
+    rec_idx = np.flatnonzero(class_id >= 0)
+    K = int(class_id.max()) + 1 if S else 0
+    class_gain = np.bincount(class_id[rec_idx], weights=stationary[rec_idx] * r[rec_idx],
+                             minlength=K)
+    gain = np.zeros(S)
+    gain[rec_idx] = class_gain[class_id[rec_idx]]
+    tr = np.flatnonzero(class_id < 0)
     if tr.size and rec_idx.size:
         Ptr = Pc[tr]
         M = sp.identity(tr.size, format="csc") - Ptr[:, tr].tocsc()
         b = Ptr[:, rec_idx] @ gain[rec_idx]
         gain[tr] = _solve(M, b)
     return gain, class_id, class_gain
+
+
+def limit_distribution(Pc: sp.spmatrix, init: np.ndarray) -> np.ndarray:
+    """The Cesàro limit ``lim_n (1/n) Σ_{t<n} init P^t`` of the state distribution.
+
+    Each recurrent class gets the probability of ending in it, spread by its
+    stationary distribution; transient states get 0. The gain of any state
+    reward r from ``init`` is ``limit_distribution(Pc, init) @ r``.
+    """
+    Pc = sp.csr_matrix(Pc)
+    class_id, stationary = recurrent_classes(Pc)
+    rec = class_id >= 0
+    entered = np.asarray(init, dtype=float).copy()
+    tr = np.flatnonzero(~rec)
+    if tr.size:
+        Ptr = Pc[tr]
+        # expected visits to each transient state, then the mass they pass on
+        visits = _solve((sp.identity(tr.size, format="csc") - Ptr[:, tr]).T.tocsc(), entered[tr])
+        entered[rec] += Ptr[:, np.flatnonzero(rec)].T @ visits
+    absorbed = np.bincount(class_id[rec], weights=entered[rec], minlength=int(class_id.max()) + 1)
+    out = np.zeros(Pc.shape[0])
+    out[rec] = absorbed[class_id[rec]] * stationary[rec]
+    return out
 
 
 def evaluate_average(mdp, R, policy) -> np.ndarray:
