@@ -14,8 +14,8 @@ from .ir import Spec
 from .load import load, loads, parse
 from .syntax import fmt
 
-__all__ = ["Diagnostic", "Loc", "ObjlangError", "Spec", "evaluate", "fmt", "load", "loads",
-           "make", "parse", "register", "solve", "wrap"]
+__all__ = ["Diagnostic", "Loc", "ObjlangError", "Spec", "evaluate", "express", "fmt", "load",
+           "loads", "make", "parse", "register", "solve", "wrap"]
 
 
 def solve(spec, objective=None):
@@ -32,6 +32,16 @@ def evaluate(spec, policy, objective=None):
     from .finite.evaluate import evaluate as _evaluate
 
     return _evaluate(load(spec) if not isinstance(spec, Spec) else spec, policy, objective)
+def express(spec, objective=None, as_key=None):
+    """The expressivity report of an objective, as the dict ``objlang express --json``
+    prints (:func:`objlang.expressivity.report.express`); ``spec`` is a checked spec
+    or a path; ``as_key`` (MR, LAR, RM) adds the semantic check on its finite env."""
+    from .expressivity.report import express as _express
+
+    spec = load(spec) if not isinstance(spec, Spec) else spec
+    return _express(spec, objective, as_key).to_json()
+
+
 def make(spec, objective=None, **options):
     """The spec's env compiled with an objective (:func:`objlang.gym.make`)."""
     from .gym import make as _make

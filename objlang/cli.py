@@ -183,6 +183,32 @@ def cmd_compile(args) -> int:
     return 0
 
 
+def cmd_express(args) -> int:
+    from .expressivity.report import express
+    from .load import load
+
+    report = express(load(args.file), args.objective, args.as_key)
+    print(json.dumps(report.to_json(), indent=2, ensure_ascii=False) if args.json
+          else report.text())
+    return 0
+
+
+def cmd_hasse(args) -> int:
+    from .expressivity import hasse
+
+    written, lowest = None, ()
+    if args.highlight:
+        from .expressivity.report import express
+        from .load import load
+
+        report = express(load(args.highlight), args.objective)
+        written, lowest = report.written_in, tuple(report.lowest)
+    hasse.write(Path(args.out), written, lowest)
+    marks = f" ({written} written, lowest {', '.join(lowest)})" if written else ""
+    print(f"Hasse diagram of the 17 formalisms{marks} -> {args.out}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -252,6 +278,22 @@ def build_parser() -> argparse.ArgumentParser:
     co.add_argument("--allow-import", action="store_true",
                     help="allow env ids that name a module to import (runs its code)")
     co.set_defaults(func=cmd_compile)
+
+    xp = sub.add_parser("express", help="which of the 17 formalisms can express an objective")
+    xp.add_argument("file", metavar="FILE")
+    xp.add_argument("--objective")
+    xp.add_argument("--as", dest="as_key", metavar="KEY", choices=["MR", "LAR", "RM"],
+                    help="also check on the spec's finite env whether a reward of KEY "
+                         "orders the policies as the objective does")
+    xp.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    xp.set_defaults(func=cmd_express)
+
+    hs = sub.add_parser("hasse", help="draw the Hasse diagram of the 17 formalisms")
+    hs.add_argument("--highlight", metavar="FILE",
+                    help="mark where this spec's objective is written and its lowest formalisms")
+    hs.add_argument("--objective", help="the objective of --highlight FILE")
+    hs.add_argument("--out", required=True, metavar="PATH", help="PATH.svg or PATH.png")
+    hs.set_defaults(func=cmd_hasse)
 
     d = sub.add_parser("demo", help="the README's main job: a short end-to-end run")
     d.add_argument("--json", action="store_true")

@@ -4,7 +4,8 @@ Check every bundled example and print, for each, its objectives and the
 formalism each is written in as far as its syntax shows; then compile one
 example (FrozenLake, reach the goal without falling into a hole) into a
 gymnasium env and run a few episodes with a random policy, printing the
-automaton states it walks and the rewards of the ζ-reach scheme.
+automaton states it walks and the rewards of the ζ-reach scheme; last, a short
+expressivity report of that file's constrained objective.
 """
 from __future__ import annotations
 
@@ -40,9 +41,13 @@ def run_demo(args) -> int:
             rows.append({"file": shown, "env": env, "objective": o.name,
                          "written_in": key, "why": why})
     episodes = run_episodes(root / "frozenlake" / "safe_goal.obj", "reach")
+    from .expressivity.report import express
+
+    report = express(load(root / "frozenlake" / "safe_goal.obj"), "fast")
     if getattr(args, "json", False):
         print(json.dumps({"examples": len(files), "failed": failed, "objectives": rows,
-                          "episodes": episodes}, indent=2))
+                          "episodes": episodes, "express": report.to_json()}, indent=2,
+                         ensure_ascii=False))
     else:
         width = max((len(r["file"]) for r in rows), default=10)
         owidth = max((len(r["objective"]) for r in rows), default=9)
@@ -57,6 +62,10 @@ def run_demo(args) -> int:
             print(f"  episode {k}: {ep['steps']:>3} steps, automaton states "
                   f"{' '.join(map(str, ep['automaton']))}, return {ep['return']:g}, "
                   f"{'accepted' if ep['accepted'] else 'rejected' if ep['sink'] else 'cut'}")
+        print("\nexpressivity of examples/frozenlake/safe_goal.obj (objective fast; "
+              "objlang express gives the reasons):")
+        for line in report.summary():
+            print("  " + line)
     return 2 if failed else 0
 
 
