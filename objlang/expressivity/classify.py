@@ -122,6 +122,24 @@ def _combination(text: str, key: str, reason: str) -> Part:
     return Part(text, key, reason, "combination")
 
 
+def _outermost(e, is_atom, skip=lambda e: False) -> list:
+    """The distinct subexpressions of e for which ``is_atom`` holds, outermost first,
+    not looking inside them (nor inside those ``skip`` holds for)."""
+    out: list = []
+
+    def walk(x):
+        if skip(x):
+            return
+        if is_atom(x):
+            if x not in out:
+                out.append(x)
+            return
+        for a in x.args:
+            walk(a)
+    walk(e)
+    return out
+
+
 class _Classifier:
     def __init__(self, spec: n.Spec):
         self.machines = {d.name for d in spec.of_type(n.MachineDecl)}
@@ -143,20 +161,10 @@ class _Classifier:
     def terms(self, x) -> list:
         """The distinct trajectory atoms of x, outermost first; an indicator of a
         comparison of returns ([G(r) >= 5]) is a function of them, not an atom."""
-        out = []
-
-        def walk(e):
-            if _constant_term(e):
-                return
-            if isinstance(e, (sym.Ret, sym.Total, sym.Avg)) or isinstance(e, sym.Iverson) \
-                    and not e.has(sym.Ret, sym.Total, sym.Avg):
-                if e not in out:
-                    out.append(e)
-                return
-            for a in e.args:
-                walk(a)
-        walk(x)
-        return out
+        return _outermost(x, lambda e: isinstance(e, (sym.Ret, sym.Total, sym.Avg))
+                          or isinstance(e, sym.Iverson) and not e.has(sym.Ret, sym.Total,
+                                                                      sym.Avg),
+                          skip=_constant_term)
 
     def expectation(self, e) -> Part:
         """E[X]: the formalism of the expectation of a trajectory random variable."""
@@ -201,17 +209,7 @@ class _Classifier:
 
     @staticmethod
     def value_atoms(e) -> list:
-        out = []
-
-        def walk(x):
-            if isinstance(x, _VALUE_ATOMS):
-                if x not in out:
-                    out.append(x)
-                return
-            for a in x.args:
-                walk(a)
-        walk(e)
-        return out
+        return _outermost(e, lambda x: isinstance(x, _VALUE_ATOMS))
 
     def value(self, e, role: str = "") -> Part:
         """A real-valued score of a policy (no lex/pareto)."""
