@@ -15,7 +15,8 @@ from scipy.spatial import ConvexHull
 
 from objlang import ObjlangError
 from objlang.finite.lp import (constrained, expected_reward, lexicographic, occupancy_lp,
-                               pareto_front, policy_from_occupancy, scalarised, soft_value)
+                               pareto_front, policy_from_occupancy, scalarised, soft_value,
+                               total_reward)
 from objlang.finite.model import FiniteMDP
 
 
@@ -367,6 +368,91 @@ def test_pareto_with_constraint_and_single_objective():
     assert len(front) == 1 and np.allclose(front[0].values, [2.0])
     with pytest.raises(ObjlangError, match="2 or 3"):
         pareto_front(mdp, 0.5, [r1, r2, r1, r2])
+
+
+# --- undiscounted totals with stop choices ------------------------------------
+
+
+def gamble_mdp():
+    """s0: a0 (safe) -> s1, a1 (risky) -> s2 0.7 | s3 0.3 (ruin); s1..s3 absorbing."""
+    P = np.zeros((4, 2, 4))
+    P[0, 0, 1] = 1.0
+    P[0, 1, 2], P[0, 1, 3] = 0.7, 0.3
+    for s in (1, 2, 3):
+        P[s, :, s] = 1.0
+    return make_mdp(P)
+
+
+def test_total_reward_chance_constraint_by_hand():
+    # payoff 1 (safe), 3 * 0.7 = 2.1 (risky); stop choice 0 "not ruined" in s1, s2, choice
+    # 1 in s3. Risky with probability q: P[not ruined] = 1 - 0.3 q >= 0.8, so q = 2/3
+    mdp = gamble_mdp()
+    R = np.array([[1.0, 2.1], [0, 0], [0, 0], [0, 0]])
+    stops = np.zeros((4, 2), bool)
+    stops[[1, 2], 0] = stops[3, 1] = True
+    safe = (0.0, np.array([1.0, 0.0]))
+    res = total_reward(mdp, R, stops, [(safe, ">=", 0.8, "safe")])
+    assert math.isclose(res.value, 1 + 1.1 * 2 / 3, abs_tol=1e-9)
+    assert res.policy.shape == (4, 4) and res.occupancy.shape == (4, 4)
+    assert np.allclose(res.policy[0], [1 / 3, 2 / 3, 0, 0], atol=1e-9)
+    assert np.allclose(res.policy[1:], [[0, 0, 1, 0], [0, 0, 1, 0], [0, 0, 0, 1]], atol=1e-9)
+    assert np.allclose(res.constraint_values, [0.8], atol=1e-9)
+    # a terminal reward is a probability: the least P[ruined] given payoff >= 1.5 is 3/22
+    low = total_reward(mdp, (0.0, np.array([0.0, 1.0])), stops, [(R, ">=", 1.5)],
+                       maximize=False)
+    assert math.isclose(low.value, 0.3 * 5 / 11, abs_tol=1e-9)
+    with pytest.raises(ObjlangError, match=r"infeasible: no policy meets constraint 1 "
+                       r"\(safe\).*least achievable value is 0.7\)"):
+        total_reward(mdp, R, stops, [(safe, "<=", -0.5, "safe")])
+
+
+def test_total_reward_needs_finite_and_bounded_totals():
+    mdp = gamble_mdp()
+    stops = np.zeros((4, 1), bool)
+    stops[1:, 0] = True
+    R = np.array([[1.0, 2.1], [0, 0], [0, 0], [0, 0]])
+    R_loop = R.copy()
+    R_loop[2, 1] = 0.5  # the absorbing s2 can earn forever
+    with pytest.raises(ObjlangError, match="the objective is unbounded: the end component "
+                       "of state 's2' can repeat action 'a1'"):
+        total_reward(mdp, R_loop, stops)
+    # minimised, the loop only hurts: the LP stays exact (safe, total 1)
+    assert math.isclose(total_reward(mdp, -R_loop, stops).value, -1.0, abs_tol=1e-9)
+    none = np.zeros((4, 1), bool)
+    none[1, 0] = True  # only s1 may stop: risky reaches s2 or s3, where no run can stop
+    assert math.isclose(total_reward(mdp, R, none).value, 1.0, abs_tol=1e-9)
+    with pytest.raises(ObjlangError, match="no policy makes the totals finite: from state "
+                       "'s0'"):
+        total_reward(mdp, R, np.zeros((4, 1), bool))
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_total_reward_random_transient_vs_brute_force(seed):
+    # every action of s0..s3 leaks to the absorbing s4, so every policy stops there:
+    # the best total over deterministic policies, (I - Q_pi)^-1 r_pi, is the optimum
+    rng = np.random.default_rng(seed)
+    P = rng.random((5, 3, 5)) * (rng.random((5, 3, 5)) < 0.6)
+    P[:, :, 4] += 0.2
+    P[4] = 0.0
+    P[4, :, 4] = 1.0
+    P /= P.sum(axis=2, keepdims=True)
+    mdp = make_mdp(P)
+    r = rng.normal(size=(5, 3))
+    r[4] = 0.0
+    stops = np.zeros((5, 1), bool)
+    stops[4, 0] = True
+    best = -np.inf
+    for choice in itertools.product(range(3), repeat=4):
+        pi = np.eye(3)[list(choice)]
+        Q = np.einsum("sa,sat->st", pi, P[:4])[:, :4]
+        best = max(best, float(np.linalg.solve(np.eye(4) - Q, (pi * r[:4]).sum(axis=1))[0]))
+    res = total_reward(mdp, r, stops)
+    assert math.isclose(res.value, best, abs_tol=1e-8)
+    # and the returned (deterministic here) policy attains it
+    pi = res.policy[:4, :3]
+    Q = np.einsum("sa,sat->st", pi, P[:4])[:, :4]
+    assert math.isclose(float(np.linalg.solve(np.eye(4) - Q, (pi * r[:4]).sum(axis=1))[0]),
+                        best, abs_tol=1e-8)
 
 
 # --- regularised values -------------------------------------------------------

@@ -19,9 +19,12 @@ per-transition reward ``R``). Hence constrained, lexicographic, scalarised and
 multi-objective problems over discounted expected returns are linear programs
 over one polytope, solved here exactly (up to the LP solver's tolerances, about
 1e-9 relative for HiGHS on well-scaled problems) with HiGHS through
-``scipy.optimize.linprog``. Values are *unnormalised* discounted sums (the total
-occupancy mass is ``1 / (1 - gamma)``), so constraint bounds are in the units of
-``E[G(c)]``.
+``scipy.optimize.linprog``. Without constraints, lexicographic, scalarised and
+Pareto problems are solved on the same polytope without an LP, by policy
+iteration (:mod:`objlang.finite.sweeps`; seconds at 10^4-10^5 states where the
+LPs take minutes); ``method="lp"`` forces the LPs. Values are *unnormalised*
+discounted sums (the total occupancy mass is ``1 / (1 - gamma)``), so constraint
+bounds are in the units of ``E[G(c)]``.
 
 **Rewards** (the ``R`` arguments) are accepted as a ``(S * A, S)`` matrix of
 per-transition rewards (sparse or dense; same layout as ``P``), a ``(S, A)`` or
@@ -40,10 +43,15 @@ pass a negated reward, or ``maximize=False``, to minimise):
 * :func:`pareto_front` -- the Pareto-optimal vertices of the achievable value
   polytope ``{(r_1 . x, ..., r_k . x)}``, k = 2 or 3.
 * :func:`soft_value` -- entropy- or KL-regularised values by soft policy iteration.
+* :func:`total_reward` -- *undiscounted* totals and probabilities of formulas
+  under constraints: an LP over expected visits with stop choices (the
+  multi-objective LP of Etessami et al. 2008 and Forejt et al. 2011), not over
+  the discounted polytope above.
 """
 from __future__ import annotations
 
 import math
+import warnings
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -51,7 +59,7 @@ import numpy as np
 import scipy.sparse as sp
 import scipy.sparse.linalg as spla
 from scipy.sparse import csgraph
-from scipy.optimize import linprog
+from scipy.optimize import OptimizeWarning, linprog
 from scipy.special import logsumexp
 
 from ..errors import ObjlangError
@@ -61,7 +69,7 @@ __all__ = [
     "OccupancyLP", "LPResult", "ParetoVertex", "occupancy_lp", "expected_reward",
     "reachable_states",
     "policy_from_occupancy", "constrained", "lexicographic", "scalarised",
-    "pareto_front", "soft_value",
+    "pareto_front", "soft_value", "StoppingLP", "stopping_lp", "total_reward",
 ]
 
 
@@ -341,15 +349,24 @@ _TIGHT = {"primal_feasibility_tolerance": 1e-10, "dual_feasibility_tolerance": 1
           "ipm_optimality_tolerance": 1e-10}
 
 
+# HiGHS's primal simplex (simplex_strategy 4, passed to HiGHS verbatim by
+# linprog): on occupancy LPs its pivots are policy-iteration-like switches; it
+# was the fastest first try (benchmarks/occupancy.py, docs/benchmarks.md)
+_PRIMAL = dict(_TIGHT, simplex_strategy=4)
+
+
 def _run(c, A_ub, b_ub, A_eq, b_eq, bounds, what: str):
-    """linprog with HiGHS (tolerances 1e-10; then the defaults, then other HiGHS
-    methods if it stops without an answer); returns the result or raises
-    _Infeasible / ObjlangError."""
+    """linprog with HiGHS (primal simplex, tolerances 1e-10; then HiGHS's own
+    choice, the defaults and other HiGHS methods if it stops without an answer);
+    returns the result or raises _Infeasible / ObjlangError."""
     last = None
-    for method, options in (("highs", _TIGHT), ("highs", {}), ("highs-ipm", {}),
-                            ("highs-ds", {})):
-        res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds,
-                      method=method, options=options)
+    for method, options in (("highs-ds", _PRIMAL), ("highs", _TIGHT), ("highs", {}),
+                            ("highs-ipm", {}), ("highs-ds", {})):
+        with warnings.catch_warnings():
+            # simplex_strategy is not among linprog's named options
+            warnings.filterwarnings("ignore", "Unrecognized options", OptimizeWarning)
+            res = linprog(c, A_ub=A_ub, b_ub=b_ub, A_eq=A_eq, b_eq=b_eq, bounds=bounds,
+                          method=method, options=options)
         if res.status == 0:
             return res
         if res.status == 2:
@@ -376,12 +393,13 @@ def _face_restricted(res, A_ub, b_ub, A_eq, b_eq, bounds, n_total: int, scale: f
     slackness with its dual solution): variables with a positive reduced cost fixed
     at their bound, inequality rows with a nonzero dual made tight."""
     thr = 1e-9 * max(1.0, scale)
-    if isinstance(bounds, tuple):
-        bounds = [bounds] * n_total
-    bounds = list(bounds)
-    rc = np.asarray(res.lower.marginals, dtype=float)
-    for j in np.flatnonzero(rc > thr):
-        bounds[j] = (bounds[j][0], bounds[j][0])
+    if isinstance(bounds, tuple):  # one (low, high) pair for all, None unbounded
+        lo, hi = bounds
+        bounds = [-np.inf if lo is None else lo, np.inf if hi is None else hi]
+    # an (n, 2) float array: linprog converts a list of pairs with a Python loop
+    bounds = np.array(np.broadcast_to(np.asarray(bounds, dtype=float), (n_total, 2)))
+    fix = np.asarray(res.lower.marginals, dtype=float) > thr
+    bounds[fix, 1] = bounds[fix, 0]
     if A_ub is not None:
         dual = np.asarray(res.ineqlin.marginals, dtype=float)
         tight = np.abs(dual) > thr
@@ -454,6 +472,23 @@ def _infeasible_error(lp: OccupancyLP, cons: Sequence[_Con]) -> ObjlangError:
     return ObjlangError("the constraints cannot all hold: " + _diagnose(lp, cons))
 
 
+def _by_sweeps(method: str, cons: Sequence[_Con]) -> bool:
+    """Whether to solve by policy iteration (objlang/finite/sweeps.py) instead of
+    LPs: ``method="auto"`` does so when there is no constraint, ``"lp"`` never."""
+    if method not in ("auto", "lp"):
+        raise ObjlangError(f"unknown method {method!r} (use 'auto' or 'lp')")
+    return method == "auto" and not cons
+
+
+def _sweeps(lp: OccupancyLP):
+    """The policy-iteration solver on the LP's reachable states (same variable
+    order: its occupancy vectors are LP solutions)."""
+    from .sweeps import Sweeps
+
+    P = sp.csr_matrix(lp.mdp.P)[lp.index][:, lp.states]
+    return Sweeps(P, lp.n_actions, lp.b_eq, lp.gamma)
+
+
 def _signs(maximize, k: int) -> np.ndarray:
     if isinstance(maximize, (bool, np.bool_)):
         return np.full(k, 1.0 if maximize else -1.0)
@@ -497,16 +532,26 @@ def constrained(mdp: FiniteMDP, gamma: float, reward, costs=(), maximize: bool =
 
 
 def lexicographic(mdp: FiniteMDP, gamma: float, rewards: Sequence, tolerance: float = 1e-9,
-                  *, maximize=True, constraints=()) -> LPResult:
-    """Lexicographic optimisation by sequential LPs: optimise ``E[G(rewards[0])]``,
-    then constrain it to within ``tolerance * max(1, |optimum|)`` of its optimum
-    and optimise ``E[G(rewards[1])]``, and so on (``maximize``: one bool, or one
-    per component). ``constraints`` as in :func:`constrained` apply throughout.
+                  *, maximize=True, constraints=(), method: str = "auto") -> LPResult:
+    """Lexicographic optimisation: optimise ``E[G(rewards[0])]``, then
+    ``E[G(rewards[1])]`` among the policies within the tolerance of the first
+    optimum, and so on (``maximize``: one bool, or one per component).
+    ``constraints`` as in :func:`constrained` apply throughout.
+
+    * Without constraints (``method="auto"``): no LP, sequential action
+      elimination with policy iteration (:mod:`objlang.finite.sweeps`): optimise
+      r_1, keep in every state the actions whose Q-value is within
+      ``tolerance * max(1, max |V_1|)`` of V_1 -- exactly the policies optimal
+      from the initial distribution --, optimise r_2 on them, and so on. The
+      policy is deterministic.
+    * With constraints, or ``method="lp"``: sequential LPs, each earlier stage
+      constrained to within ``tolerance * max(1, |optimum|)`` of its optimum. If
+      the solver finds a stage numerically infeasible (its own tolerances are
+      about 1e-9), the slack of the previous stages is widened up to ``1e-7``
+      relative before giving up.
 
     Returns an :class:`LPResult` whose ``values`` are the components' values under
-    the returned policy and ``value`` the first component's. If the solver finds
-    a stage numerically infeasible (its own tolerances are about 1e-9), the slack
-    of the previous stages is widened up to ``1e-7`` relative before giving up.
+    the returned policy and ``value`` the first component's.
     """
     lp = occupancy_lp(mdp, gamma)
     rs = [lp.reward(R) for R in rewards]
@@ -514,6 +559,10 @@ def lexicographic(mdp: FiniteMDP, gamma: float, rewards: Sequence, tolerance: fl
         raise ObjlangError("lexicographic optimisation needs at least one objective")
     signs = _signs(maximize, len(rs))
     base = _constraints(lp, constraints)
+    if _by_sweeps(method, base):
+        sw = _sweeps(lp)
+        x = sw.occupancy(sw.lexicographic(signs[:, None] * np.vstack(rs), tolerance))
+        return _result(lp, x, float(rs[0] @ x), rs, base)
     optima: list[float] = []
     res = None
     for i, r in enumerate(rs):
@@ -549,7 +598,7 @@ def lexicographic(mdp: FiniteMDP, gamma: float, rewards: Sequence, tolerance: fl
 
 def scalarised(mdp: FiniteMDP, gamma: float, rewards: Sequence, weights: Sequence[float],
                kind: str = "linear", reference=None, *, constraints=(),
-               refine: bool = True) -> LPResult:
+               refine: bool = True, method: str = "auto") -> LPResult:
     """Scalarised multi-objective optimisation (all objectives maximised).
 
     * ``kind="linear"``: ``max sum_i w_i V_i`` (any real weights).
@@ -563,6 +612,13 @@ def scalarised(mdp: FiniteMDP, gamma: float, rewards: Sequence, weights: Sequenc
       (restricted to the optimal face exactly, through the LP's dual), hence
       Pareto-optimal when all weights are positive. The value is unchanged.
 
+    Without constraints (``method="auto"``; ``"lp"`` forces the LPs) no LP over
+    occupancy measures is solved: the linear form is one policy-iteration run
+    (objlang/finite/sweeps.py; a deterministic policy), the Chebyshev form is
+    column generation over the value polytope's vertices, each the value of a
+    deterministic policy (see :func:`_chebyshev_columns`; the policy is a
+    mixture of them, stochastic where needed), refined the same way.
+
     Returns an :class:`LPResult`: ``value`` the scalarised optimum, ``values`` the
     objectives' values under the returned policy (stochastic where needed).
     """
@@ -575,12 +631,16 @@ def scalarised(mdp: FiniteMDP, gamma: float, rewards: Sequence, weights: Sequenc
         raise ObjlangError("scalarisation: the weights must be finite")
     cons = _constraints(lp, constraints)
     R = np.vstack(rs)  # (k, n)
+    oracle = _SweepOracle(lp, rs) if _by_sweeps(method, cons) else None
     if kind == "linear":
-        try:
-            res = _solve(lp, w @ R, cons, "linear scalarisation")
-        except _Infeasible:
-            raise _infeasible_error(lp, cons) from None
-        return _result(lp, res.x, float(w @ (R @ res.x)), rs, cons)
+        if oracle is not None:
+            x = oracle.sw.occupancy(oracle.sw.optimise(w @ R)[1])
+        else:
+            try:
+                x = _solve(lp, w @ R, cons, "linear scalarisation").x
+            except _Infeasible:
+                raise _infeasible_error(lp, cons) from None
+        return _result(lp, x, float(w @ (R @ x)), rs, cons)
     if kind != "chebyshev":
         raise ObjlangError(f"unknown scalarisation {kind!r} (use 'linear' or 'chebyshev')")
     if (w < 0).any():
@@ -593,6 +653,9 @@ def scalarised(mdp: FiniteMDP, gamma: float, rewards: Sequence, weights: Sequenc
             raise ObjlangError(f"unknown reference {reference!r} (a vector, None or 'ideal')")
         ref = np.empty(k)
         for i, r in enumerate(rs):
+            if oracle is not None:
+                ref[i] = oracle(np.eye(k)[i])[0][i]  # its vertex seeds the columns
+                continue
             try:
                 ref[i] = r @ _solve(lp, r, cons, f"ideal point, objective {i + 1}").x
             except _Infeasible:
@@ -601,6 +664,9 @@ def scalarised(mdp: FiniteMDP, gamma: float, rewards: Sequence, weights: Sequenc
         ref = np.asarray(reference, dtype=float).ravel()
         if ref.shape != (k,):
             raise ObjlangError(f"Chebyshev reference has {ref.size} entries for {k} objectives")
+    if oracle is not None:
+        t, x = _chebyshev_columns(oracle, w, ref, refine and k > 1)
+        return _result(lp, x, t, rs, cons)
     A_ub, b_ub, A_eq, b_eq = _assemble(lp, cons, extra_cols=1)
     # t - w_i (r_i . x - ref_i) <= 0
     epi = sp.hstack([sp.csr_matrix(-w[:, None] * R), sp.csr_matrix(np.ones((k, 1)))],
@@ -608,7 +674,7 @@ def scalarised(mdp: FiniteMDP, gamma: float, rewards: Sequence, weights: Sequenc
     epi_b = -w * ref
     A_ub = epi if A_ub is None else sp.vstack([A_ub, epi], format="csr")
     b_ub = epi_b if b_ub is None else np.concatenate([b_ub, epi_b])
-    bounds = [(0, None)] * n + [(None, None)]
+    bounds = np.array([[0.0, np.inf]] * n + [[-np.inf, np.inf]])
     c = np.zeros(n + 1)
     c[-1] = -1.0
     try:
@@ -629,6 +695,64 @@ def scalarised(mdp: FiniteMDP, gamma: float, rewards: Sequence, weights: Sequenc
     return _result(lp, x, t, rs, cons)
 
 
+def _chebyshev_columns(oracle: "_SweepOracle", w: np.ndarray, ref: np.ndarray,
+                       refine: bool, max_columns: int = 1000) -> tuple[float, np.ndarray]:
+    """``max_x min_i w_i (R_i . x - ref_i)`` over the occupancy polytope (no
+    constraints) by column generation (Dantzig-Wolfe) over the vertices of the
+    value polytope, which span it: the LP over mixtures of the known vertices
+    (k + 1 rows) equals the full LP once no vertex prices out. Its duals
+    ``mu >= 0`` of the ``t <= w_i (V_i - ref_i)`` rows weigh the next query: a
+    vertex maximising ``(mu * w) . V`` (``oracle``: policy iteration) that beats
+    every known vertex's ``(mu * w) . V`` (the dual of the convexity row) by more
+    than 1e-12 (relative) enters; otherwise the mixture is optimal. With
+    ``refine``, among the mixtures whose minimum is the optimum ``t``, one
+    maximising ``w . V``, priced the same way with ``w + nu * w``. The columns
+    are the oracle's answers, those of earlier queries (the ideal point)
+    included.
+
+    Returns ``(t, x)``: the optimum and the mixture's occupancy measure."""
+    def columns() -> np.ndarray:
+        return np.array([V for V, _, _, _ in oracle.known])  # (m, k)
+
+    def price(weights: np.ndarray) -> bool:
+        known = float((columns() @ weights).max())
+        V, _ = oracle(weights)
+        if len(oracle.known) > max_columns:
+            raise ObjlangError(f"Chebyshev scalarisation: column generation did not "
+                               f"converge within {max_columns} policies")
+        return float(weights @ V) > known + 1e-12 * max(1.0, float(np.abs(columns()).max()))
+
+    k = len(w)
+    if not oracle.known:
+        oracle(w)
+    while True:
+        Vs = columns()
+        m = len(Vs)
+        # variables (lambda_1..m, t): t - w_i lambda . V_i <= -w_i ref_i, sum lambda = 1
+        res = _run(np.r_[np.zeros(m), -1.0], np.hstack([-(Vs * w).T, np.ones((k, 1))]),
+                   -w * ref, np.r_[np.ones(m), 0.0][None], [1.0],
+                   [(0, None)] * m + [(None, None)], "Chebyshev scalarisation")
+        if not price(np.clip(-res.ineqlin.marginals, 0.0, None) * w):
+            break
+    t = float(res.x[-1])
+    lam = res.x[:m]
+    while refine:
+        Vs = columns()
+        # w_i lambda . V_i >= t + w_i ref_i: the optimal face exactly (up to HiGHS's
+        # feasibility tolerance), as the LP path fixes it through its duals
+        try:
+            res = _run(-(Vs @ w), -(Vs * w).T, -(t + w * ref), np.ones((1, len(Vs))),
+                       [1.0], (0, None), "Chebyshev refinement")
+        except _Infeasible:
+            break  # rounding: keep the (weakly Pareto-optimal) max-min mixture
+        lam = res.x
+        refine = price(w + np.clip(-res.ineqlin.marginals, 0.0, None) * w)
+    lam = np.clip(lam, 0.0, None)
+    # a failed pricing may have added one last answer after the columns of lam
+    X = np.array([x for _, _, _, x in oracle.known[: len(lam)]])
+    return t, (lam / lam.sum()) @ X
+
+
 # ---------------------------------------------------------------------------
 # Pareto front
 
@@ -646,11 +770,9 @@ class _Oracle:
         self.lp, self.R, self.cons = lp, np.vstack(rs), cons
         self.data = _assemble(lp, cons)
         self.n = lp.n_vars
-        self.calls = 0
 
     def __call__(self, w: np.ndarray):
         A_ub, b_ub, A_eq, b_eq = self.data
-        self.calls += 1
         try:
             res = _run(-(w @ self.R), A_ub, b_ub, A_eq, b_eq, (0, None), "Pareto front")
         except _Infeasible:
@@ -671,8 +793,43 @@ class _Oracle:
         return V2, x
 
 
+class _SweepOracle:
+    """The same queries without constraints, by policy iteration: maximise
+    w . V, then on the actions optimal for it (exactly the optimal face, see
+    objlang/finite/sweeps.py) the generic weighting. Each query starts from the
+    best known vertex's policy for w, whose per-state values are kept (a value
+    is linear in the reward), so confirming a known vertex factorises nothing."""
+
+    def __init__(self, lp: OccupancyLP, rs: list[np.ndarray]):
+        self.sw, self.R = _sweeps(lp), np.vstack(rs)
+        # (V, policy, (k, n) values per state, occupancy) of each answer so far
+        self.known: list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
+
+    def __call__(self, w: np.ndarray):
+        sw, R, tie = self.sw, self.R, _TIE[: self.R.shape[0]]
+        pol = vals = None
+        if self.known:
+            _, pol, vals, _ = max(self.known, key=lambda t: float(w @ t[0]))
+        # tolerance 0: the face exactly (up to rounding), as the LP's reduced costs
+        _, best, optimal = sw.optimise(w @ R, pol=pol, v=None if vals is None else w @ vals,
+                                       tolerance=0.0)
+        if vals is None or not np.array_equal(best, pol):
+            vals = sw.values(best, R)
+        _, pol, _ = sw.optimise(tie @ R, optimal, best, 0.0, tie @ vals)
+        if not np.array_equal(pol, best):
+            vals = sw.values(pol, R)
+        for V, p, _, x in self.known:
+            if np.array_equal(p, pol):
+                return V, x
+        x = sw.occupancy(pol)
+        V = R @ x
+        self.known.append((V, pol, vals, x))
+        return V, x
+
+
 def pareto_front(mdp: FiniteMDP, gamma: float, rewards: Sequence, tolerance: float = 1e-9,
-                 *, constraints=(), max_vertices: int = 2000) -> list[ParetoVertex]:
+                 *, constraints=(), max_vertices: int = 2000, method: str = "auto"
+                 ) -> list[ParetoVertex]:
     """The Pareto-optimal vertices of the achievable value polytope
     ``Y = {(E[G(r_1)], ..., E[G(r_k)])}`` over all stationary policies (all
     objectives maximised; negate a reward to minimise it), for k = 2 or 3
@@ -686,7 +843,12 @@ def pareto_front(mdp: FiniteMDP, gamma: float, rewards: Sequence, tolerance: flo
     maximiser of one). Every query ``max w . V`` is answered by a Pareto-optimal
     vertex: after the weighted LP, a second LP restricted to its exact optimal
     face (reduced costs of the dual solution) maximises a generic positive
-    weighting, whose maximiser on a face is a single vertex.
+    weighting, whose maximiser on a face is a single vertex. Without constraints
+    (``method="auto"``; ``"lp"`` forces the LPs) no LP is solved: policy
+    iteration answers each query with a deterministic policy, and the optimal
+    face is the set of policies using only actions whose Q-value for w equals
+    the optimal value (up to rounding; objlang/finite/sweeps.py), on which the
+    generic weighting is maximised the same way.
 
     * **k = 2, NISE / dichotomic search**: start from the two vertices maximising
       V_1 and V_2 (tie-broken as above); for each pair of adjacent known vertices
@@ -710,10 +872,10 @@ def pareto_front(mdp: FiniteMDP, gamma: float, rewards: Sequence, tolerance: flo
     values carry the solver's rounding. Points that are weakly dominated (within
     eps) by another are removed.
 
-    Cost: one or two LPs per query (NISE: about 2 queries per vertex; k = 3: one
-    per corner weight, about 2 per vertex, plus polygon clipping quadratic in the
-    number of vertices per round). Fronts of more than ``max_vertices`` vertices
-    end with an ObjlangError.
+    Cost: one or two LPs (or policy-iteration runs) per query (NISE: about 2
+    queries per vertex; k = 3: one per corner weight, about 2 per vertex, plus
+    polygon clipping quadratic in the number of vertices per round). Fronts of
+    more than ``max_vertices`` vertices end with an ObjlangError.
 
     Returns the vertices (sorted by decreasing first value, then second, ...),
     each with a stationary policy achieving it and a weight vector for which it is
@@ -726,7 +888,7 @@ def pareto_front(mdp: FiniteMDP, gamma: float, rewards: Sequence, tolerance: flo
         raise ObjlangError(f"the exact Pareto front is computed for 2 or 3 objectives, "
                            f"got {k}")
     cons = _constraints(lp, constraints)
-    oracle = _Oracle(lp, rs, cons)
+    oracle = _SweepOracle(lp, rs) if _by_sweeps(method, cons) else _Oracle(lp, rs, cons)
     found: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []  # (V, x, w)
 
     def scale() -> float:
@@ -982,3 +1144,171 @@ def soft_value(mdp: FiniteMDP, R, gamma: float, alpha: float, prior=None, *,
                 break
     _, logpi = backup(V)
     return V, np.exp(logpi)
+
+
+# ---------------------------------------------------------------------------
+# undiscounted totals and probabilities: expected visits with stop choices
+
+
+@dataclass(frozen=True, eq=False)
+class StoppingLP:
+    """The flow equations of :func:`total_reward` (expected visits ``y`` and stop
+    probabilities ``z``) over the states reachable from the initial distribution:
+    LP variable ``j < n_moves`` is ``y(s, a)`` for the full index
+    ``index[j] = s * A + a``; variable ``n_moves + i`` is ``z`` of stop choice
+    ``stop_col[i]`` at state ``stop_state[i]``.
+    """
+
+    mdp: FiniteMDP
+    states: np.ndarray
+    index: np.ndarray
+    stop_state: np.ndarray
+    stop_col: np.ndarray
+    n_cols: int
+    A_eq: sp.csr_matrix
+    b_eq: np.ndarray
+
+    @property
+    def n_vars(self) -> int:
+        return self.A_eq.shape[1]
+
+    @property
+    def n_moves(self) -> int:
+        return len(self.index)
+
+    def reward(self, q) -> np.ndarray:
+        """The LP vector of a reward (any accepted form; earned per step) or of a
+        pair ``(reward, t)`` with ``t`` the ``(m,)`` terminal reward of each stop
+        choice."""
+        R, t = q if isinstance(q, tuple) else (q, None)
+        tz = (np.zeros(len(self.stop_col)) if t is None
+              else np.asarray(t, dtype=float).ravel()[self.stop_col])
+        return np.concatenate([expected_reward(self.mdp, R)[self.index], tz])
+
+    def expand(self, x) -> np.ndarray:
+        """An LP solution as an ``(S, A + m)`` array: expected visits of every
+        action, then the probability of every stop choice (solver noise below 0
+        clipped)."""
+        S, A = self.mdp.n_states, self.mdp.n_actions
+        out = np.zeros((S, A + self.n_cols))
+        x = np.where(np.asarray(x[: self.n_vars], dtype=float) > 0, x[: self.n_vars], 0.0)
+        out.reshape(-1)[(self.index // A) * (A + self.n_cols) + self.index % A] = \
+            x[: self.n_moves]
+        out[self.stop_state, A + self.stop_col] = x[self.n_moves:]
+        return out
+
+
+def stopping_lp(mdp: FiniteMDP, stops) -> StoppingLP:
+    """The flow equations of :func:`total_reward` for stop choices ``stops``
+    (``(S, m)`` bool: where each choice is offered), one per reachable state s'::
+
+        sum_a y(s', a) + sum_j z(s', j) - sum_{s, a} P(s' | s, a) y(s, a) = init(s')
+    """
+    base = occupancy_lp(mdp, 0.0)  # γ = 0: just E^T, on the reachable states
+    stops = np.asarray(stops, dtype=bool)
+    if stops.ndim != 2 or stops.shape[0] != mdp.n_states:
+        raise ObjlangError(f"stops must have shape ({mdp.n_states}, m), got {stops.shape}")
+    Pr = sp.csr_matrix(mdp.P)[base.index][:, base.states]
+    local, col = np.nonzero(stops[base.states])
+    n = len(base.states)
+    Z = sp.csr_matrix((np.ones(len(local)), (local, np.arange(len(local)))),
+                      shape=(n, len(local)))
+    A_eq = sp.hstack([base.A_eq - Pr.T, Z], format="csr")
+    A_eq.sum_duplicates()
+    A_eq.eliminate_zeros()
+    return StoppingLP(mdp, base.states, base.index, base.states[local], col,
+                      stops.shape[1], A_eq, base.b_eq)
+
+
+def _check_no_gain_loops(lp: StoppingLP, quantities) -> None:
+    """Refuse a reward that an end component lets grow without end in a direction
+    that helps (``quantities``: ``(vector, direction, label)``, direction +1 when
+    more helps, -1 when less helps, 0 for both): then LP circulations inside end
+    components would count, and the supremum is infinite or not attained."""
+    from .mec import mec_partition
+
+    S, A = lp.mdp.n_states, lp.mdp.n_actions
+    reach = np.zeros(S, bool)
+    reach[lp.states] = True
+    _, act = mec_partition(lp.mdp, states=reach)
+    inside = act.reshape(-1)[lp.index]
+    for vec, d, label in quantities:
+        r = vec[: lp.n_moves]
+        scale = max(1.0, float(np.abs(r).max(initial=0.0)))
+        helps = (np.abs(r) if d == 0 else d * r) > 1e-12 * scale
+        bad = np.flatnonzero(inside & helps)
+        if bad.size:
+            j = lp.index[bad[0]]
+            raise ObjlangError(
+                f"{label} is unbounded: the end component of state "
+                f"'{lp.mdp.state_names[j // A]}' can repeat action "
+                f"'{lp.mdp.action_names[j % A]}' (reward {r[bad[0]]:.6g}) forever")
+
+
+def total_reward(mdp: FiniteMDP, reward, stops, costs=(), maximize: bool = True
+                 ) -> LPResult:
+    """Undiscounted totals and probabilities with constraints, over all policies,
+    by one LP over expected visits (Etessami, Kwiatkowska, Vardi & Yannakakis,
+    LMCS 2008; Forejt, Kwiatkowska, Norman, Parker & Qu, TACAS 2011).
+
+    The run may *stop* at a state ``s`` with choice ``j`` where ``stops[s, j]``
+    (``(S, m)`` bool), earning the terminal reward ``t[j]`` of each quantity. A
+    caller offers stop choices exactly where a run can stay forever in an end
+    component with every total unchanged (reward 0) and some formulas satisfied,
+    and gives a choice the terminal reward 1 in the quantity ``P[φ]`` when φ holds
+    there: then the policies of this MDP with stop choices that stop almost
+    surely are the policies of the original one with finite totals. Variables
+    ``y(s, a)`` (the expected number of times ``a`` is taken in ``s``) and
+    ``z(s, j)`` (the probability of stopping there with ``j``) satisfy the flow
+    equations of :func:`stopping_lp`, and a quantity ``(R, t)`` is
+    ``r . y + t . z``. An LP solution realises the stationary policy choosing
+    ``a`` with probability ``y(s, a) / out(s)`` and stop ``j`` with
+    ``z(s, j) / out(s)`` (``out(s)`` the sum of both), which stops almost surely;
+    the part of ``y`` it does not visit is a circulation inside end components,
+    which cannot help when no end component has a reward that helps a quantity
+    (checked first: else the error says the quantity is unbounded).
+
+    Args:
+        reward: the quantity to maximise (or minimise): a reward in any accepted
+            form (earned per step), or ``(reward, t)`` with ``t`` of shape ``(m,)``.
+        stops: ``(S, m)`` bool.
+        costs: ``(quantity, sense, bound[, name])`` as in :func:`constrained`.
+
+    Returns an :class:`LPResult` whose ``policy`` and ``occupancy`` have shape
+    ``(S, A + m)``: actions, then stop choices (uniform over the actions in
+    states the policy never visits).
+
+    Raises ObjlangError when no policy stops almost surely (every policy keeps a
+    nonzero reward forever with positive probability), when a quantity is
+    unbounded, or ``"infeasible: ..."`` naming a constraint no policy meets or an
+    irreducible set of constraints that cannot hold together.
+    """
+    from .mec import prob1E
+
+    lp = stopping_lp(mdp, stops)
+    S, A = mdp.n_states, mdp.n_actions
+    can_stop = np.asarray(stops, dtype=bool).any(axis=1)
+    sure = prob1E(mdp, can_stop)
+    lost = np.flatnonzero((np.asarray(mdp.init) > 0) & ~sure)
+    if lost.size:
+        raise ObjlangError(
+            f"no policy makes the totals finite: from state '{mdp.state_names[lost[0]]}' "
+            f"every policy keeps earning nonzero rewards forever with positive "
+            f"probability (no end component where they are all 0 is reached almost "
+            f"surely)")
+    r = lp.reward(reward)
+    cons = _constraints(lp, costs)
+    direction = {"<=": -1, ">=": 1, "==": 0}
+    _check_no_gain_loops(lp, [(r, 1 if maximize else -1, "the objective")]
+                         + [(c.r, direction[c.sense], c.label) for c in cons])
+    try:
+        res = _solve(lp, r, cons, "the undiscounted LP", maximize=maximize)
+    except _Infeasible:
+        raise ObjlangError("infeasible: " + _diagnose(lp, cons)) from None
+    occ = lp.expand(res.x)
+    pi = policy_from_occupancy(occ)
+    idle = occ.sum(axis=1) <= 0
+    pi[idle] = np.concatenate([np.full(A, 1.0 / A), np.zeros(lp.n_cols)])
+    x = res.x
+    return LPResult(value=float(r @ x), values=np.array([float(r @ x)]), policy=pi,
+                    occupancy=occ, constraint_values=np.array([float(c.r @ x) for c in cons]))

@@ -13,8 +13,9 @@ The objective's goal decides the engine:
 * ``E[G(r)]``, ``E[G(r, γ)]``: discounted values by policy iteration;
   ``E[G(m)]`` of a machine: the same on the product with the machine;
 * ``E[avg(r)]``: the gain-optimal limit average of multichain MDPs (objlang/finite/average.py);
-* constraints, ``lex``, ``min``, ``pareto``, linear combinations of returns and
-  regularisers: objlang/finite/occupancy.py.
+* constraints (chance constraints ``P[φ] >= p`` too), ``lex``, ``min``,
+  ``pareto``, linear combinations of returns, undiscounted totals ``E[sum(r)]``
+  and regularisers: objlang/finite/occupancy.py.
 
 Forms with no exact engine yet are refused with the formalism they are
 written in and the reason.
@@ -35,7 +36,7 @@ from ..ir.evaluate import Scope, compile_bool
 from .extract import finite_env, labels, transition_values
 from .mec import mec_partition
 from .model import FiniteMDP
-from .product import Product, product
+from .product import Product, edge_rewards, product
 from .reach import reach_prob
 
 
@@ -115,32 +116,46 @@ def transition_letters(auto: Automaton, mdp: FiniteMDP, spec: n.Spec) -> np.ndar
 
 def build_product(mdp: FiniteMDP, spec: n.Spec, autos: list[Automaton]) -> Product:
     """The product of the env with formula and machine automata."""
+    machine = [a.acceptance == "machine" for a in autos]
     return product(mdp, autos,
-                   [None if a.acceptance == "machine" else state_letters(a, mdp, spec)
-                    for a in autos],
-                   [transition_letters(a, mdp, spec) if a.acceptance == "machine" else None
-                    for a in autos])
+                   [None if m else state_letters(a, mdp, spec) for a, m in zip(autos, machine)],
+                   [transition_letters(a, mdp, spec) if m else None
+                    for a, m in zip(autos, machine)],
+                   [edge_rewards(a, mdp, spec) if m else None for a, m in zip(autos, machine)])
+
+
+def parity_conditions(colors, n_states: int, n_actions: int, parity: int) -> list:
+    """The Streett-style conditions of a parity product, one per colour c of the
+    given parity (0: even, accepting; 1: odd, rejecting): ``(allowed, takes)``
+    with ``allowed`` the ``(S, A)`` actions whose edges all have colours >= c and
+    ``takes`` the ``(S * A,)`` rows that may take an edge of colour c. An end
+    component of the allowed actions with an action that takes c has least
+    colour c seen infinitely often.
+
+    ``colors`` is aligned with ``mdp.P`` and holds colour + 1 (0: none)."""
+    c = colors.tocsr()
+    top = np.iinfo(np.int64).max // 2
+    data = np.where(c.data >= 1, c.data - 1, top).astype(np.int64)
+    rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
+    row_min = np.full(c.shape[0], top)
+    np.minimum.at(row_min, rows, data)
+    out = []
+    for color in np.unique(data[(data < top) & (data % 2 == parity)]):
+        takes = np.zeros(c.shape[0], bool)
+        np.logical_or.at(takes, rows, data == color)
+        out.append(((row_min >= color).reshape(n_states, n_actions), takes))
+    return out
 
 
 def accepting_states(mdp: FiniteMDP, colors, parity: int) -> np.ndarray:
     """States of end components whose least colour seen infinitely often has
-    the given parity (0: even, accepting; 1: odd, rejecting).
-
-    ``colors`` is aligned with ``mdp.P`` and holds colour + 1 (0: none)."""
+    the given parity (0: even, accepting; 1: odd, rejecting); see
+    :func:`parity_conditions`."""
     S, A = mdp.n_states, mdp.n_actions
-    c = colors.tocsr()
-    data = c.data - 1
-    data = np.where(data < 0, np.iinfo(np.int64).max // 2, data)
-    rows = np.repeat(np.arange(c.shape[0]), np.diff(c.indptr))
-    row_min = np.full(c.shape[0], np.iinfo(np.int64).max // 2)
-    np.minimum.at(row_min, rows, data)
     good = np.zeros(S, bool)
-    for color in np.unique(data[data % 2 == parity]):
-        allowed = (row_min >= color).reshape(S, A)
+    for allowed, takes in parity_conditions(colors, S, A, parity):
         mec_id, act = mec_partition(mdp, allowed)
-        has_c = np.zeros(c.shape[0], bool)
-        np.logical_or.at(has_c, rows, data == color)
-        hit = (has_c.reshape(S, A) & act).any(axis=1)
+        hit = (takes.reshape(S, A) & act).any(axis=1)
         ids = np.unique(mec_id[hit])
         good |= np.isin(mec_id, ids[ids >= 0])
     return good
@@ -210,39 +225,22 @@ def solve(spec: n.Spec, objective: str | None = None) -> Solution:
                         _policy_json(mdp, pol),
                         "maximal end components, gain inside each, best reachable gain",
                         gains)
-    if linear_returns(e) is not None:
-        from .occupancy import solve_occupancy
+    from .occupancy import solve_occupancy
 
-        return solve_occupancy(obj, spec, mdp)
-    raise _unsupported(obj, spec, "`solve` handles P[φ], E[G(r)], E[G(m)], linear "
-                                  "combinations, min, lex and pareto of E[G(r)], constraints "
-                                  "on E[G(c)] and entropy/KL regularisers so far")
+    # totals, linear combinations of returns and probabilities; refuses the rest
+    return solve_occupancy(obj, spec, mdp)
 
 
-def linear_returns(e) -> tuple[list, float] | None:
-    """``(terms, constant)`` when e is ``c + Σ w_i E[G(r_i)]`` (terms: (w_i, G(r_i)))."""
-    terms, const = [], 0.0
-    for t in sympy.Add.make_args(e):
-        coeff, rest = t.as_coeff_Mul()
-        if rest == 1 and coeff.is_number:
-            const += float(coeff)
-        elif isinstance(rest, sym.Expect) and isinstance(rest.args[0], sym.Ret):
-            terms.append((float(coeff), rest.args[0]))
-        else:
-            return None
-    return (terms, const) if terms else None
-
-
-def _formula_name(spec: n.Spec, phi) -> tuple[str, n.Spec]:
-    """A named formula for φ (an inline formula gets a temporary declaration)."""
+def _formula_name(spec: n.Spec, phi, name: str = "_goal") -> tuple[str, n.Spec]:
+    """A named formula for φ (an inline formula gets a temporary declaration ``name``)."""
     if isinstance(phi, sympy.Symbol) and any(d.name == phi.name for d in spec.of_type(n.LtlDecl)):
         return phi.name, spec
     import dataclasses
 
     finite = any(d.finite and d.name in {s.name for s in phi.atoms(sympy.Symbol)}
                  for d in spec.of_type(n.LtlDecl))
-    decl = n.LtlDecl("_goal", phi, finite)
-    return "_goal", dataclasses.replace(spec, decls=spec.decls + (decl,))
+    decl = n.LtlDecl(name, phi, finite)
+    return name, dataclasses.replace(spec, decls=spec.decls + (decl,))
 
 
 def _solve_formula(obj, spec, mdp, phi, maximize) -> Solution:
@@ -273,10 +271,6 @@ def _solve_return(obj, spec, mdp, ret, maximize) -> Solution:
     machine = next((d for d in spec.of_type(n.MachineDecl)
                     if isinstance(x, sympy.Symbol) and d.name == x.name), None)
     if machine is not None:
-        if any(e.reward is not None and not isinstance(e.reward, sympy.Number)
-               for e in machine.edges):
-            raise _unsupported(obj, spec, "machine edge rewards other than numbers are not "
-                                          "solved exactly yet")
         prod = build_product(mdp, spec, [automaton_of(spec, machine.name)])
         pm, R = prod.mdp, prod.reward[0]
         solver = f"product with machine, policy iteration (γ = {gamma:g})"
