@@ -16,8 +16,8 @@ from objlang.finite.discounted import discounted_value
 from objlang.finite.lp import (constrained, expected_reward, lexicographic, pareto_front,
                                scalarised)
 from objlang.finite.sweeps import Sweeps
-from test_lp_hand import (deterministic_values, evaluate, make_mdp, pareto_vertices_brute,
-                          random_mdp, same_points)
+from test_lp_hand import (assert_front_is_brute_force_hull, deterministic_values, evaluate,
+                          make_mdp, random_mdp, same_points)
 
 
 def sparse_random_mdp(rng, S, A, k=3):
@@ -165,13 +165,7 @@ def test_pareto_brute_force_with_ties(k, seed):
     gamma = 0.8
     mdp = random_mdp(rng, 4, 3)
     rewards = [np.round(rng.random((4, 3)) * 2) / 2 for _ in range(k)]
-    front = pareto_front(mdp, gamma, rewards)
-    got = np.array([v.values for v in front])
-    expected = pareto_vertices_brute(deterministic_values(mdp, gamma, rewards))
-    assert same_points(got, expected), (got, expected)
-    for v in front:
-        for R, val in zip(rewards, v.values):
-            assert math.isclose(evaluate(mdp, gamma, R, v.policy)[0], val, abs_tol=1e-9)
+    assert_front_is_brute_force_hull(mdp, gamma, rewards)
 
 
 @pytest.mark.parametrize("k,S,seed", [(2, 30, 0), (2, 30, 1), (3, 10, 2)])
