@@ -288,3 +288,30 @@ def test_cli_writes_svg_and_takes_a_time_limit(tmp_path, capsys):
     assert main(["automaton", str(src), "--formula", "f", "--out", str(tmp_path / "x.svg")]) == 0
     _, edges = svg_edges((tmp_path / "x.svg").read_text("utf-8"))
     assert len(edges) == 3
+
+
+def test_compressed_automaton_reads_the_occurring_letters_as_the_full_one():
+    """On FrozenLake a cell is never both a hole and the goal: 3 of the 4 valuations
+    occur, and the compressed tables walk the same runs."""
+    from _samples import ROOT
+    from objlang.finite.extract import finite_env
+    from objlang.finite.solve import state_letters
+
+    spec = objlang.load(ROOT / "examples/frozenlake/safe_goal.obj")
+    full = automaton_of(spec, "safe_goal")
+    occurring = np.unique(state_letters(full, finite_env(spec), spec))
+    small = full.compress(occurring)
+    assert small.n_letters == len(occurring) == 3 < full.n_letters
+    assert small.valuations.tolist() == occurring.tolist()
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        word = rng.choice(occurring, size=12)
+        labels = {p: (word >> i) & 1 == 1 for i, p in enumerate(full.props)}
+        assert small.run(small.letters(labels)) == full.run(full.letters(labels))
+        q_small, q_full = small.init, full.init
+        for v in word:
+            j = int(np.flatnonzero(small.valuations == v)[0])
+            assert small.color[q_small, j] == full.color[q_full, v]
+            q_small, q_full = small.delta[q_small, j], full.delta[q_full, v]
+    with pytest.raises(ValueError, match="cannot occur"):
+        small.letter({"hole": True, "goal": True})

@@ -14,6 +14,10 @@ integer in ``range(2 ** len(props))``. The tables are dense integer arrays:
 * ``sink[q]``: no continuation from q can be accepted (rejecting sink);
 * ``final[q]``: an accepting DFA state, or a final machine state.
 
+On a given env, some valuations can never occur (a cell is not both a hole
+and the goal); :meth:`Automaton.compress` keeps only the letters that can,
+and ``valuations[j]`` is then the valuation that letter j stands for.
+
 Nondeterministic good-for-MDPs automata (for learning, ``acceptance ==
 "buchi"``, :mod:`objlang.automata.gfm`) list their nondeterminism so that an
 agent can resolve it:
@@ -31,7 +35,7 @@ agent can resolve it:
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import cached_property
 
 import numpy as np
@@ -63,6 +67,8 @@ class Automaton:
     #: and each edge's reward expression (None for no reward)
     edge: np.ndarray | None = None
     edge_rewards: tuple = ()
+    #: after :meth:`compress`: the valuation of each letter (None: letter = valuation)
+    valuations: np.ndarray | None = None
 
     @property
     def n_states(self) -> int:
@@ -88,7 +94,8 @@ class Automaton:
 
     def letter(self, valuation: dict[str, bool]) -> int:
         """The letter of a valuation of the props (missing props are false)."""
-        return sum(1 << i for i, p in enumerate(self.props) if valuation.get(p, False))
+        raw = sum(1 << i for i, p in enumerate(self.props) if valuation.get(p, False))
+        return int(self._from_valuations(np.asarray(raw)))
 
     def letters(self, labels: dict[str, np.ndarray]) -> np.ndarray:
         """Letters of many labels at once: ``labels[p]`` are boolean arrays of one shape."""
@@ -96,7 +103,46 @@ class Automaton:
         out = np.zeros(shape, dtype=np.int64)
         for i, p in enumerate(self.props):
             out |= np.asarray(labels[p], dtype=np.int64) << i
+        return self._from_valuations(out)
+
+    def _from_valuations(self, raw: np.ndarray) -> np.ndarray:
+        if self.valuations is None:
+            return raw
+        index = np.full(1 << len(self.props), -1, np.int64)
+        index[self.valuations] = np.arange(len(self.valuations))
+        out = index[raw]
+        if (out < 0).any():
+            bad = int(np.asarray(raw)[out < 0].flat[0])
+            raise ValueError(f"valuation {bad} of {self.props} was compressed away as one "
+                             f"that cannot occur")
         return out
+
+    def compress(self, occurring) -> "Automaton":
+        """The same automaton reading only the valuations in ``occurring`` (those
+        that can occur on an env, e.g. ``np.unique`` of a product's state letters):
+        its letter j stands for ``valuations[j]``. Sink flags are kept as they are.
+
+        >>> import objlang
+        >>> from objlang.automata import automaton_of
+        >>> s = objlang.loads("prop a = obs == 1\\nprop b = obs == 2\\nltl f = F a & F b")
+        >>> auto = automaton_of(s, "f").compress([0, 1, 2])  # a and b never both hold
+        >>> auto.n_letters, auto.letter({"b": True})
+        (3, 2)
+        """
+        occ = np.unique(np.asarray(occurring, dtype=np.int64))
+        if self.valuations is not None:
+            occ = self.valuations[self._from_valuations(occ)]
+            cols = self._from_valuations(occ)
+        else:
+            cols = occ
+
+        def pick(table):
+            return None if table is None else table[:, cols]
+        choices = None if self.choices is None else {
+            (q, j): v for (q, c), v in self.choices.items() for j in np.flatnonzero(cols == c)}
+        return replace(self, delta=self.delta[:, cols], color=self.color[:, cols],
+                       accepting=self.accepting[:, cols], reward=pick(self.reward),
+                       edge=pick(self.edge), choices=choices, valuations=occ)
 
     def run(self, letters) -> list[int]:
         """The states visited reading a sequence of letters, from ``init``."""
