@@ -341,3 +341,27 @@ def test_indicator_inside_an_inline_return_is_a_reward_not_a_formula():
                          "objective o { maximize E[G([action == a], 0.5)] }")
     # reward 1 with probability 1/4 per step: 0.25 / (1 - 0.5)
     assert objlang.evaluate(spec, np.array([[0.25, 0.75]])) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("path, objective", [
+    ("examples/frozenlake/safe_goal.obj", "reach"),
+    ("examples/frozenlake/fetch_ltlf.obj", None),
+])
+def test_finite_memory_policy_of_solve_evaluates_to_the_optimum(path, objective):
+    """solve's optimal policy acts per product state; on the product's MDP it is a
+    stationary policy, and its exact value is the optimum."""
+    from _samples import ROOT
+    from objlang.finite.evaluate import evaluate as evaluate_on
+
+    spec = objlang.load(ROOT / path)
+    sol = objlang.solve(spec, objective)
+    pm = sol.product.mdp
+    names = {nm: i for i, nm in enumerate(pm.state_names)}
+    acts = {a: i for i, a in enumerate(pm.action_names)}
+    pol = np.zeros(pm.n_states, dtype=np.int64)
+    for state, action in sol.policy.items():
+        pol[names[state]] = acts[action]
+    assert evaluate_on(spec, pol, objective, mdp=pm) == pytest.approx(sol.value, abs=1e-9)
+    # and it beats the uniform memoryless policy of the env
+    assert sol.value >= objlang.evaluate(spec, np.full((sol.env_states, 4), 0.25),
+                                         objective) - 1e-12

@@ -202,7 +202,7 @@ class _Evaluator:
 
 
 def evaluation(spec: n.Spec, policy, objective: str | None = None, *,
-               tol: float = DEFAULT_TOL) -> Evaluation:
+               tol: float = DEFAULT_TOL, mdp: FiniteMDP | None = None) -> Evaluation:
     """The value of an objective for a stationary policy of the env, with an error bound.
 
     ``policy``: ``(S, A)`` row-stochastic array or ``(S,)`` actions over the
@@ -211,6 +211,11 @@ def evaluation(spec: n.Spec, policy, objective: str | None = None, *,
     accuracy, in a return's units, of the truncation and grid of ``E[f(G)]`` for
     a nonlinear f (the grid is also capped by ``trajectory.MAX_ENTRIES`` and
     ``MAX_WORK``); the bound actually reached is in ``error_bound``.
+
+    ``mdp``: the finite MDP the policy acts on, ``finite_env(spec)`` by default. A
+    product's MDP (``Solution.product.mdp``) observes what the env observes, so a
+    finite-memory policy -- one action or distribution per product state, like the
+    policies ``solve`` returns -- is a stationary policy there and evaluates exactly.
 
     >>> import objlang, numpy as np
     >>> s = objlang.loads("mdp m { start s  s a -> s  s b -> s }\\nenv m\\n"
@@ -223,7 +228,7 @@ def evaluation(spec: n.Spec, policy, objective: str | None = None, *,
     from .solve import pick_objective
 
     obj = pick_objective(spec, objective)
-    mdp = finite_env(spec)
+    mdp = finite_env(spec) if mdp is None else mdp
     pi = policy_matrix(mdp, policy)
     ev = _Evaluator(spec, obj, mdp, pi, tol)
     goal = obj.goal.expr
@@ -240,7 +245,7 @@ def evaluation(spec: n.Spec, policy, objective: str | None = None, *,
 
 
 def evaluate(spec: n.Spec, policy, objective: str | None = None, *,
-             tol: float = DEFAULT_TOL):
+             tol: float = DEFAULT_TOL, mdp: FiniteMDP | None = None):
     """The value of an objective (its goal, plus its regularisers) for a stationary
     policy of the env: a float, or a list of floats for ``lex``/``pareto`` goals
     (:func:`evaluation` without the error bound).
@@ -251,4 +256,4 @@ def evaluate(spec: n.Spec, policy, objective: str | None = None, *,
     >>> evaluate(s, np.array([[0.25, 0.75]]))
     0.5
     """
-    return evaluation(spec, policy, objective, tol=tol).value
+    return evaluation(spec, policy, objective, tol=tol, mdp=mdp).value
