@@ -26,12 +26,16 @@ def solve(spec, objective=None):
     return _solve(load(spec) if not isinstance(spec, Spec) else spec, objective)
 
 
-def evaluate(spec, policy, objective=None):
-    """The exact value of an objective for a stationary policy of the finite env
+def evaluate(spec, policy, objective=None, *, tol=1e-6, mdp=None):
+    """The exact value of an objective for a stationary policy of the finite env, or a
+    finite-memory one on a product (``mdp=solution.product.mdp``)
     (:func:`objlang.finite.evaluate.evaluate`); ``spec`` is a checked spec or a path."""
     from .finite.evaluate import evaluate as _evaluate
 
-    return _evaluate(load(spec) if not isinstance(spec, Spec) else spec, policy, objective)
+    return _evaluate(load(spec) if not isinstance(spec, Spec) else spec, policy, objective,
+                     tol=tol, mdp=mdp)
+
+
 def express(spec, objective=None, as_key=None):
     """The expressivity report of an objective, as the dict ``objlang express --json``
     prints (:func:`objlang.expressivity.report.express`); ``spec`` is a checked spec
