@@ -163,6 +163,17 @@ def _short(expr, width: int = 60) -> str:
     return text if len(text) <= width else text[:width - 3] + "..."
 
 
+#: Manna-Pnueli classes of the formulas a deterministic Büchi automaton recognises
+RECURRENCE = ("S", "G", "O", "B", "R")
+
+
+def is_recurrence(expr, spec: n.Spec) -> bool:
+    """Whether a checked ltl formula has a deterministic Büchi automaton."""
+    import spot
+
+    return spot.mp_class(spot.formula(spot_text(expr, spec, False)[0])) in RECURRENCE
+
+
 def _spot_hoa(text: str, finite: bool, kind: str):
     """Spot's automaton of a formula in Spot syntax as HOA text; None when
     ``kind="buchi"`` and the formula is no recurrence property; the number of
@@ -175,7 +186,7 @@ def _spot_hoa(text: str, finite: bool, kind: str):
                                             "deterministic", "sbacc", "complete"), "alive_")
     elif kind == "parity":
         aut = spot.translate(f, "parity min even", "deterministic", "complete", "colored")
-    elif spot.mp_class(f) not in ("S", "G", "O", "B", "R"):
+    elif spot.mp_class(f) not in RECURRENCE:
         return None
     else:
         aut = spot.translate(f, "buchi", "deterministic", "complete")

@@ -622,9 +622,8 @@ def _agreement(task: np.ndarray, task_bounds: np.ndarray, fitted: np.ndarray) ->
 
 
 def _discounts(spec, obj) -> tuple[tuple, str]:
-    top = next(iter(spec.of_type(n.DiscountDecl)), None)
-    gamma = obj.discount if obj.discount is not None else top.value if top else None
-    if gamma is not None and float(gamma) < 1:
+    gamma = spec.discount_for(obj)
+    if gamma is not None and gamma < 1:
         return (float(gamma),), f"the spec's discount {float(gamma):g}"
     return DEFAULT_DISCOUNTS, ("the spec declares no discount below 1: tried "
                                + ", ".join(f"{g:g}" for g in DEFAULT_DISCOUNTS))

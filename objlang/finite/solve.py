@@ -162,15 +162,11 @@ def accepting_states(mdp: FiniteMDP, colors, parity: int) -> np.ndarray:
 
 
 def _discount(obj: n.ObjectiveDecl, spec: n.Spec, ret) -> float:
-    if len(ret.args) > 1:
-        return float(ret.args[1])
-    if obj.discount is not None:
-        return float(obj.discount)
-    top = next(iter(spec.of_type(n.DiscountDecl)), None)
-    if top is None:
+    gamma = spec.discount_for(obj, ret)
+    if gamma is None:
         raise ObjlangError("G(r) needs a discount: declare `discount 0.99`, give the "
                            "objective one, or write G(r, 0.99)", obj.loc, source=spec.source)
-    return float(top.value)
+    return gamma
 
 
 def _policy_json(mdp: FiniteMDP, pol: np.ndarray) -> dict:

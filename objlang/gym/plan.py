@@ -82,15 +82,6 @@ class Plan:
         return tuple(out)
 
 
-def _discount(obj: n.ObjectiveDecl, spec: n.Spec, ret) -> float | None:
-    if len(ret.args) > 1:
-        return float(ret.args[1])
-    if obj.discount is not None:
-        return float(obj.discount)
-    top = next(iter(spec.of_type(n.DiscountDecl)), None)
-    return None if top is None else float(top.value)
-
-
 class _Planner:
     def __init__(self, spec: n.Spec, obj: n.ObjectiveDecl):
         self.spec, self.obj = spec, obj
@@ -112,7 +103,7 @@ class _Planner:
         """A return atom ``G(x)``, ``sum(x)``, ``avg(x)`` as a term of weight 1."""
         if isinstance(x, sym.Ret):
             self.aggregates.add("discounted")
-            g = _discount(self.obj, self.spec, x)
+            g = self.spec.discount_for(self.obj, x)
             if g is not None:
                 self.discounts.add(g)
         elif isinstance(x, sym.Total):

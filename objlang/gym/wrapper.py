@@ -176,7 +176,7 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
             spec = dataclasses.replace(spec, decls=spec.decls + tuple(pl.formulas.values()))
         reader = Reader(spec, self.env.observation_space, self.env.action_space, props)
         self._reader = reader
-        gamma = pl.discount if pl.discount is not None else _spec_discount(spec)
+        gamma = pl.discount if pl.discount is not None else spec.discount_for()
         self.scheme = Scheme(opts["ltl_reward"], float(opts["zeta"]), float(opts["gamma_b"]),
                              gamma if gamma is not None else 0.99)
         tracks = []
@@ -486,18 +486,9 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
                 "terminated": t.auto.final[nxt] & ~t.auto.final[qs]}
 
 
-def _spec_discount(spec: n.Spec) -> float | None:
-    top = next(iter(spec.of_type(n.DiscountDecl)), None)
-    return None if top is None else float(top.value)
-
-
 def _buchi_kind(spec: n.Spec, formula: str) -> str:
     """A deterministic Büchi automaton when φ is a recurrence property, else the
     limit-deterministic (good-for-MDPs) one."""
-    import spot
+    from ..automata.ltl import formula_decl, is_recurrence
 
-    from ..automata.ltl import formula_decl, spot_text
-
-    text, _ = spot_text(formula_decl(spec, formula).formula, spec, False)
-    return "buchi" if spot.mp_class(spot.formula(text)) in ("S", "G", "O", "B", "R") \
-        else "ldba"
+    return "buchi" if is_recurrence(formula_decl(spec, formula).formula, spec) else "ldba"

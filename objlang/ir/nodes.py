@@ -277,3 +277,13 @@ class Spec(Node):
     @property
     def objectives(self) -> list[ObjectiveDecl]:
         return self.of_type(ObjectiveDecl)
+
+    def discount_for(self, obj: Optional[ObjectiveDecl] = None, ret=None) -> Optional[float]:
+        """The discount of a return ``G(r, γ)`` (``ret``): its own γ, else the
+        objective's ``discount``, else the file's; None when none is declared."""
+        if ret is not None and len(ret.args) > 1:
+            return float(ret.args[1])
+        if obj is not None and obj.discount is not None:
+            return float(obj.discount)
+        top = next(iter(self.of_type(DiscountDecl)), None)
+        return None if top is None else float(top.value)
