@@ -14,13 +14,24 @@ Times are the process's CPU time (``time.process_time``): on a shared machine
 wall time mostly measures the other processes. The steps are split into short
 rounds that alternate the envs, so that a noisy machine slows all alike; the
 table gives the median round of each and the median of the rounds' ratios.
+
+    python benchmarks/wrapper_overhead.py --instructions [--steps 5000]
+
+counts instead the CPU instructions per step of the same loops (no timing):
+it runs itself under ``valgrind --tool=callgrind``, which dumps its counters
+whenever the loop calls the marker ``os.getppid()`` before and after each env.
+Instruction counts do not depend on the machine's load.
 """
 from __future__ import annotations
 
 import argparse
 import os
 import platform
+import re
 import statistics
+import subprocess
+import sys
+import tempfile
 import time
 
 import gymnasium
@@ -96,6 +107,40 @@ def measure(env_id: str, spec: str, steps: int, rounds: int, seed: int = 0) -> t
             statistics.median(b / a for a, b in zip(raws, floors)))
 
 
+def marked_loops(steps: int, seed: int = 0) -> None:
+    """The raw, floor and compiled envs of each case stepped ``steps`` times, each
+    loop between two calls of ``os.getppid()`` (the marker callgrind dumps at)."""
+    for env_id, spec in CASES:
+        envs = [gymnasium.make(env_id), Floor(gymnasium.make(env_id)),
+                objlang.make(objlang.loads(spec))]
+        actions = np.random.default_rng(seed).integers(envs[0].action_space.n, size=steps)
+        for env in envs:
+            per_step(env, actions[:300], seed)  # warm-up
+            os.getppid()
+            per_step(env, actions, seed)
+            os.getppid()
+
+
+def instructions(steps: int) -> list[tuple]:
+    """(env, raw, floor, compiled) instructions per step, counted by callgrind."""
+    with tempfile.TemporaryDirectory() as tmp:
+        out = os.path.join(tmp, "callgrind.out")
+        subprocess.run(["valgrind", "--tool=callgrind", "--dump-before=getppid",
+                        f"--callgrind-out-file={out}", sys.executable, __file__,
+                        "--marked", "--steps", str(steps)], check=True, capture_output=True,
+                       env={**os.environ, "PYTHONHASHSEED": "0",
+                            "OBJLANG_SPOT_TIMEOUT": "0"})  # Spot in-process: no marker
+        loops = 3 * len(CASES)
+        # a dump at each marker and one at the exit: any other getppid() call shifts them
+        assert len(os.listdir(tmp)) == 2 * loops + 1, sorted(os.listdir(tmp))
+        counts = []
+        for k in range(2, 2 * loops + 1, 2):  # dumps 2, 4, ...: inside the loops
+            with open(f"{out}.{k}") as f:
+                counts.append(int(re.search(r"^(?:summary|totals):\s+(\d+)", f.read(),
+                                            re.M).group(1)) / steps)
+    return [(env_id, *counts[3 * i:3 * i + 3]) for i, (env_id, _) in enumerate(CASES)]
+
+
 def cpu_model() -> str:
     try:
         with open("/proc/cpuinfo") as f:
@@ -111,7 +156,20 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--steps", type=int, default=200_000, help="steps per env and side")
     ap.add_argument("--rounds", type=int, default=50)
+    ap.add_argument("--instructions", action="store_true",
+                    help="count instructions per step with valgrind (default steps 5000)")
+    ap.add_argument("--marked", action="store_true", help=argparse.SUPPRESS)
     args = ap.parse_args()
+    if args.marked:
+        return marked_loops(args.steps)
+    if args.instructions:
+        steps = args.steps if args.steps != ap.get_default("steps") else 5000
+        print(f"{'env':<15} {'raw instr/step':>15} {'compiled':>9} {'ratio':>6} "
+              f"{'floor ratio':>12}")
+        for env_id, raw, floor, ours in instructions(steps):
+            print(f"{env_id:<15} {raw:>15.0f} {ours:>9.0f} {ours / raw:>6.3f} "
+                  f"{floor / raw:>12.3f}")
+        return
     print(f"machine: {os.cpu_count()} CPUs, {cpu_model()}")
     print(f"python:  {platform.python_version()}, gymnasium {gymnasium.__version__}, "
           f"numpy {np.__version__}")

@@ -23,9 +23,10 @@ prop arrows = (right -> upright) <-> !mixed
 prop counted = [right] + 2 * [upright] + (if mixed then 0.5 else -1) > 1.25
 prop exact = obs[3] == -0.5 | obs[1] != obs[2] & obs[2] <= 0.125
 prop constant = true & !false
+prop flipped = 0.125 >= abs(obs[1]) | -0.5 < obs[3] & 0.5 != obs[0]
 '''
 NAMES = ["right", "upright", "mixed", "member", "logic", "arrows", "counted", "exact",
-         "constant"]
+         "constant", "flipped"]
 SPACE = spaces.Box(-np.inf, np.inf, (4,), np.float32)
 
 
@@ -50,11 +51,11 @@ def test_scalar_letters_equal_the_batched_evaluator():
     assert [letter(o, {}, {}) for o in obs] == expected.tolist()
     # and by hand on one observation: mixed is -2 - 0.75 + 0.25 >= -0.75 (false), so
     # logic is !true | (false xor false), arrows true <-> true, counted 1 + 2 - 1 > 1.25,
-    # exact false | (-1 != 0.05 & 0.05 <= 0.125)
+    # exact false | (-1 != 0.05 & 0.05 <= 0.125), flipped false | (-0.5 < 3 & 0.5 != 0.75)
     o = np.array([0.75, -1.0, 0.05, 3.0], np.float32)
     got = letter(o, {}, {})
     assert {p for i, p in enumerate(NAMES) if got >> i & 1} == {
-        "right", "upright", "arrows", "counted", "exact", "constant"}
+        "right", "upright", "arrows", "counted", "exact", "constant", "flipped"}
 
 
 @pytest.mark.parametrize("body", [

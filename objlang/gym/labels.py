@@ -80,6 +80,10 @@ class _NotScalar(Exception):
 _SCALAR_CMPS = {sym.Eq_: operator.eq, sym.Ne_: operator.ne, sym.Lt_: operator.lt,
                 sym.Le_: operator.le, sym.Gt_: operator.gt, sym.Ge_: operator.ge}
 
+#: ``c OP x`` is ``x SWAPPED-OP c`` (a comparison of floats, whichever side asks)
+_SWAPPED = {operator.eq: operator.eq, operator.ne: operator.ne, operator.lt: operator.gt,
+            operator.le: operator.ge, operator.gt: operator.lt, operator.ge: operator.le}
+
 
 def _and(f, g):
     return lambda o: f(o) and g(o)
@@ -142,11 +146,28 @@ class _Scalar:
         if callable(a) and callable(b):
             return lambda o: op(a(o), b(o))
         if callable(a):
-            return lambda o: op(a(o), b)
+            return _Scalar.test(op, a, b)
         if callable(b):
-            return lambda o: op(a, b(o))
+            return _Scalar.test(_SWAPPED[op], b, a)
         value = op(a, b)
         return lambda o: value
+
+    @staticmethod
+    def test(op, f, c: float) -> Callable:
+        """``op(f(o), c)``, with an entry ``f`` read in the same call (one call per
+        condition, not three)."""
+        entry = getattr(f, "entry", None)
+        if entry is None:
+            return lambda o: op(f(o), c)
+        i, absolute = entry
+        return (lambda o: op(abs(o[i]), c)) if absolute else (lambda o: op(o[i], c))
+
+    @staticmethod
+    def entry(i: int, absolute: bool) -> Callable:
+        """``o[i]`` or ``abs(o[i])``, marked (``.entry``) for :meth:`test`."""
+        f = (lambda o: abs(o[i])) if absolute else (lambda o: o[i])
+        f.entry = i, absolute
+        return f
 
     def real(self, e):
         """A constant float, or a closure of the observation's entries."""
@@ -154,10 +175,11 @@ class _Scalar:
             return float(e)
         if isinstance(e, sym.Index) and e.args[0] == sym.name("obs") \
                 and isinstance(e.args[1], sympy.Integer):
-            i = int(e.args[1])
-            return operator.itemgetter(i)
+            return self.entry(int(e.args[1]), False)
         if isinstance(e, sympy.Abs):
             f = self.real(e.args[0])
+            if hasattr(f, "entry"):
+                return self.entry(f.entry[0], True)
             return (lambda o: abs(f(o))) if callable(f) else abs(f)
         if isinstance(e, sym.Iverson):
             f = self.boolean(e.args[0])

@@ -47,8 +47,15 @@ from .labels import Reader
 from .plan import Plan, plan
 from .schemes import SCHEMES, Scheme
 
-#: at most this many label dicts and automaton-state arrays are kept for reuse
+#: at most this many (label dict, automaton-state array) pairs are kept for reuse
 SEEN = 1 << 12
+
+#: no external prop values, no machine rewards: shared, never changed
+_EMPTY: dict = {}
+
+#: attributes that _compile builds (closures): not pickled, rebuilt on unpickling
+_COMPILED = ("_reader", "_tracks", "_rewards", "_costs", "_machine_index", "_f",
+             "_monitor_steps", "_state_tracks", "_pieces")
 
 #: options a spec's ``options {}`` block, keywords or CLI flags may set
 DEFAULTS = {"ltl_reward": "zeta-reach", "zeta": 0.99, "gamma_b": 0.99, "flatten": False,
@@ -91,7 +98,11 @@ class _Track:
             self.edge_reward = [self._edge_reward(e, reader, i)
                                 for i, e in enumerate(auto.edge_rewards)]
         else:
-            self.read = self._state_reader(conds, reader)
+            table = reader.letter_table(conds)
+            # Discrete observations: the letter of each, which a step reads in place
+            self.by_obs = None if table is None else (table.tolist(),
+                                                      int(reader.obs_space.start))
+            self.read = self._state_reader(conds, reader, self.by_obs)
         self.eps = auto.epsilon_table
         marks = auto.color if auto.acceptance == "parity min even" else auto.accepting
         self.marks = marks
@@ -103,18 +114,17 @@ class _Track:
         # what a step reads, as Python lists: indexing one costs a fraction of a
         # numpy scalar lookup and gives Python ints and bools
         self.next_q = auto.delta.tolist()
-        self.sink_at = auto.sink.tolist()
-        self.final_at = auto.final.tolist() if auto.final is not None else None
+        self.sink_at = auto.sink.astype(bool).tolist()
+        self.final_at = auto.final.astype(bool).tolist() if auto.final is not None else None
         self.edge_at = auto.edge.tolist() if auto.edge is not None else None
         self.mark_at = marks.astype(np.int64).tolist()
         self.accepting_at = (marks > 0 if auto.acceptance == "buchi" else marks % 2 == 0).tolist()
         self.tail_at = self.tail.tolist() if hasattr(self, "tail") else None
 
     @staticmethod
-    def _state_reader(conds, reader: Reader) -> Callable:
-        table = reader.letter_table(conds)
-        if table is not None:
-            start, letters = int(reader.obs_space.start), table.tolist()
+    def _state_reader(conds, reader: Reader, by_obs) -> Callable:
+        if by_obs is not None:
+            letters, start = by_obs
             return lambda obs, info, ext: letters[obs - start]
         # compiled (and checked on the space) in any case; Python floats when they can
         fns = [reader.condition(c, *reader.named(c)) for c in conds]
@@ -138,6 +148,99 @@ class _Track:
 
     def labels(self, letter: int) -> dict:
         return {p: bool(letter >> self.bits[p] & 1) for p in self.props}
+
+    # ---- a step of each role, as a closure over the tables -----------------------------
+    # ``i`` is the track's index in the wrapper's automaton states ``qs`` and letters;
+    # each closure updates both and returns what its role contributes to the step
+    # (see ObjlangWrapper.step). Closures, not methods: a step reads no attributes, and
+    # the letter of a Discrete observation is a list item, not a call.
+    def stepper(self, i: int, scheme: Scheme, rng: random.Random, options: dict) -> Callable:
+        """The step of this track (by role), built once at wrap time."""
+        return getattr(self, "_" + self.role + "_step")(i, scheme, rng, options)
+
+    def _scheme_step(self, i, scheme, rng, options):
+        """The objective's formula under the reward scheme: ``f(qs, letters, obs, info,
+        ext, terminated, truncated) -> (reward, accepting, sink, terminated, discount)``."""
+        read, next_q, sink_at, tail_at = self.read, self.next_q, self.sink_at, self.tail_at
+        accepting_at, mark_at = self.accepting_at, self.mark_at
+        by_obs, start = self.by_obs or (None, 0)
+        pay, uniform = scheme.step, rng.random
+        # every scheme but parity pays, stops and discounts alike on all edges that are
+        # not accepting, whatever u: a step takes that from here and draws no u
+        idle, draw_always = scheme.step(1.0, False, 0), scheme.name == "parity"
+        discounted = scheme.name == "multi-discount"
+        emulate = discounted and bool(options["emulate_discount"])
+
+        def step(qs, letters, obs, info, ext, terminated, truncated):
+            q = qs[i]
+            letters[i] = letter = by_obs[obs - start] if by_obs is not None \
+                else read(obs, info, ext)
+            qs[i] = q2 = next_q[q][letter]
+            if terminated:  # the tail: the final label forever, paid at once
+                value = tail_at[q2][letter]
+                return value, value > 0.0, sink_at[q2], True, None
+            accepting = accepting_at[q][letter]
+            r, stop, d = pay(uniform(), accepting, mark_at[q][letter]) \
+                if accepting or draw_always else idle
+            if not discounted:
+                d = None
+            elif emulate and uniform() > d:
+                stop = True
+            return r, accepting, sink_at[q2], stop, d
+        return step
+
+    def _ltlf_step(self, i, scheme, rng, options):
+        """An ltlf formula, rewarded at the episode's end: same signature as
+        :meth:`_scheme_step`."""
+        read, next_q, sink_at, final_at = self.read, self.next_q, self.sink_at, self.final_at
+        by_obs, start = self.by_obs or (None, 0)
+        terminate = bool(options["ltlf_terminate"])
+
+        def step(qs, letters, obs, info, ext, terminated, truncated):
+            letters[i] = letter = by_obs[obs - start] if by_obs is not None \
+                else read(obs, info, ext)
+            qs[i] = q2 = next_q[qs[i]][letter]
+            final = final_at[q2]
+            if final and terminate:
+                terminated = True
+            if terminated or truncated:
+                return (1.0 if final else 0.0), final, sink_at[q2], terminated, None
+            return 0.0, False, sink_at[q2], terminated, None
+        return step
+
+    def _monitor_step(self, i, scheme, rng, options):
+        """A chance constraint's monitor: ``f(qs, letters, obs, info, ext, costs)`` sets
+        its cost, 1.0 on the step its formula is violated for good."""
+        read, next_q, sink_at, name = self.read, self.next_q, self.sink_at, self.auto.name
+        by_obs, start = self.by_obs or (None, 0)
+
+        def step(qs, letters, obs, info, ext, costs):
+            q = qs[i]
+            letters[i] = letter = by_obs[obs - start] if by_obs is not None \
+                else read(obs, info, ext)
+            qs[i] = q2 = next_q[q][letter]
+            if sink_at[q2] and not sink_at[q]:
+                costs[name] = 1.0
+            else:
+                costs.setdefault(name, 0.0)
+        return step
+
+    def _machine_step(self, i, scheme, rng, options):
+        """A reward machine: ``f(qs, transition, machine_rewards) -> bool`` records the
+        edge's reward and says whether the machine entered a final state."""
+        read, next_q, final_at, edge_at = self.read, self.next_q, self.final_at, self.edge_at
+        edge_reward, name = self.edge_reward, self.auto.name
+
+        def step(qs, transition, machine_r):
+            q = qs[i]
+            letter = read(*transition)
+            qs[i] = q2 = next_q[q][letter]
+            k = edge_at[q][letter]
+            if k >= 0:
+                er = edge_reward[k]
+                machine_r[name] = er if isinstance(er, float) else er(*transition)
+            return final_at[q2] and not final_at[q]
+        return step
 
 
 class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
@@ -217,17 +320,29 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         # uniforms for the schemes' random stops: the stdlib generator costs a tenth of
         # numpy's per number drawn
         self._u = random.Random()
-        # a step's labels by letters and automaton observations by states, built on
-        # first use: a step copies one instead of building it
-        self._seen_labels: dict = {}
-        self._seen_states: dict = {}
+        # what a step runs, picked here: the step closures of the tracks by role
+        steppers = [t.stepper(i, self.scheme, self._u, opts) for i, t in enumerate(tracks)]
+        formula = next((f for f, t in zip(steppers, tracks) if t.role in ("scheme", "ltlf")),
+                       None)
+        machines = [f for f, t in zip(steppers, tracks) if t.role == "machine"]
+        self._monitor_steps = [f for f, t in zip(steppers, tracks) if t.role == "monitor"]
+        self._state_tracks = [(i, t) for i, t in enumerate(tracks) if t.role != "machine"]
+        self._external = bool(reader.external)
+        # ltl and ltlf rewards are the schemes' constants; the others come from the spec
+        computed = pl.mode in ("return", "vector", "terminal")
+        # a step reads these as locals; it builds the transition (o, a, o') only when
+        # something reads it
+        self._pieces = (self._n_eps, self._external, formula, machines, computed,
+                        bool(self._monitor_steps or self._costs),
+                        bool(machines or self._costs) or computed)
+        # the step's labels and automaton states by states and letters, built on first
+        # use: a step copies them instead of building them
+        self._seen: dict = {}
         self._no_returns = np.zeros(len(pl.components))
         self._init_q = [int(t.auto.init) for t in tracks]
-        # every scheme but parity pays, stops and discounts alike on all edges that are
-        # not accepting, whatever u: a step takes that from here and draws no u
-        self._parity = self.scheme.name == "parity"
-        self._multi_discount = self.scheme.name == "multi-discount"
-        self._idle = self.scheme.step(1.0, False, 0)
+        self._no_letters = [0] * len(tracks)
+        # beyond Dict({"obs", "automaton"}): the running returns, or a flat vector
+        self._extended = pl.mode == "terminal" or self._flatten
 
     def _set_spaces(self) -> None:
         pl = self.plan
@@ -243,7 +358,7 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
             # keys in this order (not sorted): the flat layout is obs, automata, returns
             self._dict_space = spaces.Dict(parts, sort_keys=False)
             flat = spaces.flatten_space(self._dict_space)
-            # float32 as _observe emits it, whatever the parts' dtypes (one-hot ints)
+            # float32 as _extend emits it, whatever the parts' dtypes (one-hot ints)
             self.observation_space = (spaces.Box(flat.low.astype(np.float32),
                                                  flat.high.astype(np.float32), dtype=np.float32)
                                       if self._flatten else self._dict_space)
@@ -254,7 +369,7 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
     # ---- pickling: compiled closures are rebuilt, not pickled ------------------------
     def __getstate__(self):
         state = dict(self.__dict__)
-        for key in ("_reader", "_tracks", "_rewards", "_costs", "_machine_index", "_f"):
+        for key in _COMPILED:
             state.pop(key, None)
         return state
 
@@ -264,8 +379,10 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
             if "_q" in state else None
         space, rng = self.observation_space, self._u
         self._compile(self._saved_kwargs.get("props"))
-        # _compile starts a fresh generator; the copy continues the original's ζ-jumps
-        self.observation_space, self._u = space, rng
+        # _compile starts a fresh generator (the steps draw from it); the copy continues
+        # the original's ζ-jumps
+        self.observation_space = space
+        self._u.setstate(rng.getstate())
         if saved is not None:
             self._q, self._letters, self._returns, self._scale, self._eps_run = saved
 
@@ -273,132 +390,73 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
     def reset(self, *, seed=None, options=None):
         obs, info = self.env.reset(seed=seed, options=options)
         if seed is not None:
-            self._u = random.Random(int(seed))
-        self._obs, self._info = obs, info
-        ext = self._reader.external_values(obs, info) if self._reader.external else {}
-        self._ext = ext
-        self._q = list(self._init_q)
-        self._letters = [0] * len(self._tracks)
+            self._u.seed(int(seed))  # the state random.Random(seed) starts in
+        ext = self._reader.external_values(obs, info) if self._external else _EMPTY
+        self._obs, self._info, self._ext = obs, info, ext
+        self._q = qs = self._init_q.copy()
+        self._letters = letters = self._no_letters.copy()
         sink = False
-        for i, t in enumerate(self._tracks):
-            if t.role != "machine":
-                letter = t.read(obs, info, ext)
-                self._letters[i] = letter
-                self._q[i] = q = t.next_q[self._init_q[i]][letter]
-                sink = sink or t.sink_at[q]
+        for i, t in self._state_tracks:
+            letters[i] = letter = t.read(obs, info, ext)
+            qs[i] = q = t.next_q[qs[i]][letter]
+            sink = sink or t.sink_at[q]
         self._returns = self._no_returns  # never changed in place
         self._scale = 1.0
         self._eps_run = 0
-        self._done = False
+        observation, report = self._outputs(obs, False, sink)
         info = dict(info)
-        info["objlang"] = self._report(False, sink)
-        return self._observe(obs), info
+        info["objlang"] = report
+        return observation, info
 
     def step(self, action):
-        if self._n_eps and int(action) >= self._n_env_actions:
-            return self._epsilon(int(action) - self._n_env_actions)
-        self._eps_run = 0
+        n_eps, external, formula, machines, computed, costed, transitions = self._pieces
+        if n_eps:
+            if int(action) >= self._n_env_actions:
+                return self._epsilon(int(action) - self._n_env_actions)
+            self._eps_run = 0
         obs, env_reward, terminated, truncated, info = self.env.step(action)
-        ext = self._reader.external_values(obs, info) if self._reader.external else {}
-        pl, scheme = self.plan, self.scheme
-        transition = (self._obs, action, obs, env_reward, self._info, info, self._ext, ext)
-        accepting = sink = False
-        reward = 0.0
-        discount = None
-        machine_r: dict = {}
-        costs = {}
-        qs, letters = self._q, self._letters
-        for i, t in enumerate(self._tracks):
-            q, role = qs[i], t.role
-            if role == "machine":
-                letter = t.read(*transition)
-                q2 = t.next_q[q][letter]
-                k = t.edge_at[q][letter]
-                if k >= 0:
-                    er = t.edge_reward[k]
-                    machine_r[t.auto.name] = er if isinstance(er, float) else er(*transition)
-                if t.final_at[q2] and not t.final_at[q]:
-                    accepting = True
-                    terminated = True
-                qs[i] = q2
-                continue
-            letter = t.read(obs, info, ext)
-            q2 = t.next_q[q][letter]
-            qs[i], letters[i] = q2, letter
-            if role == "ltlf":
-                if t.final_at[q2] and self.options["ltlf_terminate"]:
-                    terminated = True
-                if terminated or truncated:
-                    accepting = t.final_at[q2]
-                    reward += 1.0 if accepting else 0.0
-                sink = sink or t.sink_at[q2]
-                continue
-            if role == "monitor":
-                if t.sink_at[q2] and not t.sink_at[q]:
-                    costs[t.auto.name] = 1.0
-                else:
-                    costs.setdefault(t.auto.name, 0.0)
-                continue
-            # the objective's formula, under the reward scheme
-            sink = sink or t.sink_at[q2]
-            if terminated:
-                value = t.tail_at[q2][letter]
-                accepting = value > 0.0
-                reward += value
-                continue
-            edge_accepting = t.accepting_at[q][letter]
-            if edge_accepting or self._parity:
-                r, stop, d = scheme.step(self._u.random(), edge_accepting, t.mark_at[q][letter])
-            else:
-                r, stop, d = self._idle
-            accepting = accepting or edge_accepting
-            reward += r
-            discount = d if self._multi_discount else None
-            if stop:
-                terminated = True
-            if discount is not None and self.options["emulate_discount"] and \
-                    self._u.random() > discount:
-                terminated = True
+        ext = self._reader.external_values(obs, info) if external else _EMPTY
+        if transitions:
+            transition = (self._obs, action, obs, env_reward, self._info, info, self._ext, ext)
+            self._obs, self._info, self._ext = obs, info, ext
+        else:  # only ε-actions read the last observation
+            transition = None
+            if n_eps:
+                self._obs, self._info = obs, info
+        qs = self._q
+        vector = costs = None
+        if formula is not None:
+            reward, accepting, sink, terminated, discount = formula(
+                qs, self._letters, obs, info, ext, terminated, truncated)
+        else:
+            reward, accepting, sink, discount = 0.0, False, False, None
+        machine_r: dict = {} if transitions else _EMPTY
+        if machines:
+            for advance in machines:
+                if advance(qs, transition, machine_r):
+                    accepting = terminated = True
         if sink:
             terminated = True
-        mode = pl.mode
-        # ltl and ltlf rewards are the schemes' constants; the others come from the spec
-        computed = mode in ("return", "vector", "terminal")
         if computed:
-            rewards = self._reward_vector(transition, machine_r)
-            if mode == "terminal":
-                gamma = pl.discount if pl.aggregate == "discounted" and \
-                    pl.discount is not None else 1.0
-                self._returns = self._returns + self._scale * rewards
-                self._scale *= gamma
-                reward = self._terminal_reward() if (terminated or truncated) else 0.0
-            elif mode == "return":
-                reward = float(rewards[0])
-            else:
-                reward = rewards.astype(np.float32)
-        for name, fn in self._costs:
-            costs[name] = fn(*transition)
-        self._obs, self._info, self._ext = obs, info, ext
+            reward, vector = self._spec_reward(transition, machine_r, terminated or truncated)
+        if costed:
+            costs = {}
+            for advance in self._monitor_steps:
+                advance(qs, self._letters, obs, info, ext, costs)
+            for name, fn in self._costs:
+                costs[name] = fn(*transition)
+        observation, report = self._outputs(obs, accepting, sink)
         # the env's info is fresh each step: add to it rather than copy it
-        info["objlang"] = report = self._report(accepting, sink)
-        if mode == "vector":
-            report["rewards"] = reward
-        elif mode == "return" and len(self._rewards[0]) > 1:
-            # a weighted sum of returns: the scalar is the reward, its terms the vector
-            report["rewards"] = np.asarray(self._terms, dtype=np.float32)
-        if costs:
+        info["objlang"] = report
+        if vector is not None:
+            report["rewards"] = vector
+        if costs is not None:
             info["cost"] = costs
         if discount is not None:
             info["discount"] = discount
-        if computed and not (math.isfinite(reward) if isinstance(reward, float)
-                             else np.isfinite(reward).all()):
-            from ..finite.solve import pick_objective
-
-            raise ObjlangError(f"objective '{pl.objective}': the reward of a step is not "
-                               f"finite ({reward}) after observation {obs}",
-                               pick_objective(self.objlang_spec, pl.objective).loc, None,
-                               self.objlang_spec.source)
-        return self._observe(obs), reward, bool(terminated), bool(truncated), info
+        # bool(x), inline
+        return observation, reward, True if terminated else False, \
+            True if truncated else False, info
 
     def _epsilon(self, j: int):
         for i, t in enumerate(self._tracks):
@@ -407,10 +465,39 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
                 break
         self._eps_run += 1
         truncated = self._eps_run > max(t.n for t in self._tracks)
+        observation, report = self._outputs(self._obs, False, False)
+        report["epsilon"] = True
         info = dict(self._info)
-        info["objlang"] = self._report(False, False)
-        info["objlang"]["epsilon"] = True
-        return self._observe(self._obs), 0.0, False, truncated, info
+        info["objlang"] = report
+        return observation, 0.0, False, truncated, info
+
+    def _spec_reward(self, transition, machine_r, last: bool):
+        """The reward of a step of the return, vector and terminal modes (``last``: the
+        episode ends), and the vector the report carries (None if there is none)."""
+        pl = self.plan
+        rewards = self._reward_vector(transition, machine_r)
+        vector = None
+        if pl.mode == "terminal":
+            gamma = pl.discount if pl.aggregate == "discounted" and \
+                pl.discount is not None else 1.0
+            self._returns = self._returns + self._scale * rewards
+            self._scale *= gamma
+            reward = self._terminal_reward() if last else 0.0
+        elif pl.mode == "return":
+            reward = float(rewards[0])
+            if len(self._rewards[0]) > 1:
+                # a weighted sum of returns: the scalar is the reward, its terms the vector
+                vector = np.asarray(self._terms, dtype=np.float32)
+        else:
+            reward = vector = rewards.astype(np.float32)
+        if not (math.isfinite(reward) if isinstance(reward, float) else np.isfinite(reward).all()):
+            from ..finite.solve import pick_objective
+
+            raise ObjlangError(f"objective '{pl.objective}': the reward of a step is not "
+                               f"finite ({reward}) after observation {transition[2]}",
+                               pick_objective(self.objlang_spec, pl.objective).loc, None,
+                               self.objlang_spec.source)
+        return reward, vector
 
     def _reward_vector(self, transition, machine_r) -> np.ndarray:
         """Each component's reward; the unweighted terms of the first are kept in
@@ -431,31 +518,34 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
             self._f = compile_real(self.plan.terminal, self._reader.scope)
         return float(self._f({"env_reward": self._returns[None]})[0])
 
-    def _report(self, accepting: bool, sink: bool) -> dict:
-        key = tuple(self._letters)
-        labels = self._seen_labels.get(key)
-        if labels is None:
-            labels = {}
-            for t, letter in zip(self._tracks, self._letters):
-                if t.role != "machine":
-                    labels.update(t.labels(letter))
-            if len(self._seen_labels) < SEEN:
-                self._seen_labels[key] = labels
-        return {"q": list(self._q), "accepting": bool(accepting), "sink": bool(sink),
-                "labels": dict(labels)}
-
-    def _observe(self, obs):
+    def _outputs(self, obs, accepting: bool, sink: bool) -> tuple:
+        """The observation of env observation ``obs`` and the ``info["objlang"]`` report
+        of the current automaton states and letters."""
+        qs = self._q
+        key = tuple(qs + self._letters)
+        seen = self._seen.get(key)
+        if seen is None:
+            seen = self._remember(key)
+        labels, states = seen
+        # accepting and sink are bools (the tables hold Python bools); new containers
+        # each time: callers may change theirs
+        report = {"q": qs.copy(), "accepting": accepting, "sink": sink,
+                  "labels": labels.copy()}
         if not self._memory:
-            return obs
-        out = {"obs": obs}
-        if self._tracks:
-            key = tuple(self._q)
-            states = self._seen_states.get(key)
-            if states is None:
-                states = np.array(key, dtype=np.int64)
-                if len(self._seen_states) < SEEN:
-                    self._seen_states[key] = states
-            out["automaton"] = states.copy()  # a new array: callers may change theirs
+            return obs, report
+        out = {"obs": obs, "automaton": states.copy()} if self._tracks else {"obs": obs}
+        return (self._extend(out) if self._extended else out), report
+
+    def _remember(self, key: tuple) -> tuple:
+        labels: dict = {}
+        for i, t in self._state_tracks:
+            labels.update(t.labels(self._letters[i]))
+        seen = labels, np.array(self._q, dtype=np.int64)
+        if len(self._seen) < SEEN:
+            self._seen[key] = seen
+        return seen
+
+    def _extend(self, out: dict):
         if self.plan.mode == "terminal":
             out["returns"] = self._returns.copy()
             out["scale"] = np.array(self._scale)
