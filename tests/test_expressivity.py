@@ -193,6 +193,7 @@ HAND = {
     ("mountaincar/reliable", "predictable"): "TLO",             # lex(P, -Var)
     ("mountaincar/shaped", "climb"): "MR",
     ("officeworld/coffee_and_mail", "coffee_and_mail"): "LTL",
+    ("officeworld/coffee_or_a", "coffee_vs_a"): "pareto",
     ("officeworld/deliver_coffee", "deliver_coffee"): "RM",
     ("officeworld/get_coffee", "coffee_please"): "LTL",
     ("officeworld/patrol", "rounds"): "RM",
@@ -205,7 +206,9 @@ HAND = {
     ("toy/gamble", "bold_but_solvent"): "OMORL",                # sum + chance constraint
     ("toy/kl_prior", "close_to_demo"): "RRL",
     ("toy/policy_order", "ab_test"): "PO",                      # lex(f(pi), E[G])
+    ("toy/risk_budget", "within_budget"): "OMORL",              # CMDP
     ("toy/two_paths", "near_coin_flip"): "FPR",
+    ("zonenav/reach_avoid", "reach"): "LTL",
 }
 
 

@@ -108,9 +108,7 @@ def rollout(env, seed: int, steps: int, actions=None) -> list:
 
 
 # ---- 1. check_env on every compiled example ------------------------------------------
-# OfficeWorld's env comes with a later issue
-EXAMPLES = sorted(p for p in (ROOT / "examples").glob("*/*.obj")
-                  if p.parent.name != "officeworld")
+EXAMPLES = sorted((ROOT / "examples").glob("*/*.obj"))
 
 
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: f"{p.parent.name}/{p.stem}")

@@ -17,7 +17,6 @@ Storm's multi-objective query for constraints on totals and probabilities:
 """
 from __future__ import annotations
 
-import numpy as np
 import sympy
 
 from ..automata.ltl import render_formula
@@ -73,15 +72,8 @@ def prism_ltl(expr, spec: n.Spec, inline: str = _INLINE) -> tuple[str, dict]:
 def _labels(mdp, spec: n.Spec, conditions: dict) -> dict:
     """The ``(S,)`` mask of every label a formula text uses (props and inline
     state conditions)."""
-    from ..ir.evaluate import Scope, compile_bool
-
-    scope = Scope.of(spec)
-    out = labels(mdp, spec, [k for k in conditions if not k.startswith(_INLINE)])
-    for k, cond in conditions.items():
-        if k.startswith(_INLINE):
-            out[k] = np.asarray(compile_bool(cond, scope, level="state")(
-                {"obs": np.asarray(mdp.obs)}), bool)
-    return out
+    return labels(mdp, spec, [k for k in conditions if not k.startswith(_INLINE)],
+                  {k: c for k, c in conditions.items() if k.startswith(_INLINE)})
 
 
 def _is_ltlf(spec: n.Spec, phi) -> bool:

@@ -38,8 +38,9 @@ _Table = dict
 
 
 def _build(name: str, state_names: list[str], action_names: list[str], obs: np.ndarray,
-           table: dict, init: np.ndarray, obs_names=()) -> FiniteMDP:
-    """Assemble a FiniteMDP, adding an absorbing copy of every terminal target."""
+           table: dict, init: np.ndarray, obs_names=(), info=None) -> FiniteMDP:
+    """Assemble a FiniteMDP, adding an absorbing copy of every terminal target
+    (``info``: key -> per-state array, extended to the copies like ``obs``)."""
     n_base, n_act = len(state_names), len(action_names)
     ends = sorted({t for outs in table.values() for (t, term) in outs if term})
     copy_of = {t: n_base + k for k, t in enumerate(ends)}
@@ -82,12 +83,13 @@ def _build(name: str, state_names: list[str], action_names: list[str], obs: np.n
     full_init = np.zeros(S)
     full_init[:n_base] = init
     all_obs = np.concatenate([obs, obs[ends]]) if ends else obs
+    all_info = {k: np.concatenate([v, v[ends]]) if ends else v for k, v in (info or {}).items()}
     terminal = np.zeros(S, dtype=bool)
     terminal[n_base:] = True
     names = tuple(state_names) + tuple(f"{state_names[t]}#end" for t in ends)
     split_arrays = tuple(np.asarray(x) for x in zip(*split)) if split else ()
     return FiniteMDP(name, names, tuple(action_names), P, full_init, all_obs.astype(np.int64),
-                     terminal, R, tuple(obs_names), split_arrays)
+                     terminal, R, tuple(obs_names), split_arrays, all_info)
 
 
 def from_mdp_decl(decl: n.MdpDecl) -> FiniteMDP:
@@ -142,7 +144,9 @@ def from_gym(env, name: Optional[str] = None) -> FiniteMDP:
     same (next, terminated) are merged (their reward averaged by probability).
     ``init`` is ``env.unwrapped.initial_state_distrib`` when the env has one,
     else ``start_state_index``, else the observation of ``env.reset(seed=0)``.
-    The observation of state s is s.
+    The observation of state s is s. An env whose ``info`` is a function of the
+    state says so with ``env.unwrapped.state_info`` (key -> ``(n_states,)``
+    array, as OfficeWorld does); it becomes ``FiniteMDP.info``.
 
     >>> import gymnasium
     >>> m = from_gym(gymnasium.make("CliffWalking-v1"))
@@ -189,8 +193,13 @@ def from_gym(env, name: Optional[str] = None) -> FiniteMDP:
         if start is None:
             start = env.reset(seed=0)[0]
         init[int(start)] = 1.0
+    info = {str(k): np.asarray(v).reshape(-1)
+            for k, v in (getattr(u, "state_info", None) or {}).items()}
+    if any(len(v) != n_states for v in info.values()):
+        raise ObjlangError(f"'{name}': state_info needs one value per state ({n_states})")
     return _build(name, [str(s) for s in range(n_states)],
-                  [str(a) for a in range(n_actions)], np.arange(n_states), table, init)
+                  [str(a) for a in range(n_actions)], np.arange(n_states), table, init,
+                  info=info)
 
 
 def literal(e):
@@ -236,6 +245,9 @@ def finite_env(spec: n.Spec) -> FiniteMDP:
         return from_mdp_decl(mdp)
     import gymnasium
 
+    from ..gym import _register_builtin
+
+    _register_builtin()  # objlang/OfficeWorld-v0
     kwargs = {k: literal(v) for k, v in env_decl.kwargs}
     try:
         env = gymnasium.make(env_decl.env_id, **kwargs)
@@ -253,29 +265,59 @@ def finite_env(spec: n.Spec) -> FiniteMDP:
 
 # ---- labels and rewards ------------------------------------------------------------
 
-def _check_finite_reads(fn, scope: Scope, what: str) -> None:
-    """Refuse what a transition table cannot give: info and external props."""
+def _subject(fn, key: str, scope: Scope, what: str):
+    """Who reads ``key`` in ``fn`` (for messages) and where it was declared."""
+    name = fn.sources[key]
+    decl = scope.decls.get(name) if name else None
+    subject = what if name is None else f"prop '{name}'" if name in scope.props \
+        else f"reward '{name}'"
+    return name, subject, decl.loc if decl is not None else None
+
+
+def _check_finite_reads(fn, scope: Scope, what: str, mdp: FiniteMDP) -> None:
+    """Refuse what a transition table cannot give: external props, and info
+    unless the env gives its info per state (``mdp.info``)."""
     for key in ("info", "next_info", "props", "next_props"):
-        if key not in fn.sources:
+        if key not in fn.sources or key.endswith("info") and mdp.info:
             continue
-        name = fn.sources[key]
-        decl = scope.decls.get(name) if name else None
-        loc = decl.loc if decl is not None else None
+        name, subject, loc = _subject(fn, key, scope, what)
         if key.endswith("props"):
             raise ObjlangError(f"prop '{name}' is external: a finite env cannot evaluate it",
                                loc, "write it as an expression of obs to solve on a finite "
                                "env", scope.source)
-        subject = what if name is None else f"prop '{name}'" if name in scope.props \
-            else f"reward '{name}'"
         raise ObjlangError(f"{subject} reads info, which a finite env's transition table "
                            f"does not carry", loc,
                            "write it as an expression of obs to solve on a finite env",
                            scope.source)
 
 
-def labels(mdp: FiniteMDP, spec: n.Spec, names: Optional[Iterable[str]] = None
-           ) -> dict[str, np.ndarray]:
-    """Each prop (or each named one) evaluated once per state: name -> ``(S,)`` bool.
+def _run(fn, values: dict, mdp: FiniteMDP, scope: Scope, what: str, src=None, dst=None
+         ) -> np.ndarray:
+    """``fn(values)`` with the info of states ``src`` (o_t) and ``dst`` (o_{t+1})
+    added from ``mdp.info`` where ``fn`` reads them; a key the env's info lacks is
+    an ObjlangError at the declaration that reads it."""
+    if mdp.info:
+        for key, states in (("info", src), ("next_info", dst)):
+            if key in fn.reads:
+                values[key] = {k: v if states is None else v[states]
+                               for k, v in mdp.info.items()}
+    try:
+        return fn(values)
+    except KeyError as exc:
+        key = "info" if "info" in fn.reads else "next_info"
+        if key not in fn.reads:
+            raise
+        _, subject, loc = _subject(fn, key, scope, what)
+        raise ObjlangError(f"{subject}: {exc.args[0]}", loc,
+                           f"the info of '{mdp.name}' has: " + ", ".join(sorted(mdp.info)),
+                           scope.source) from None
+
+
+def labels(mdp: FiniteMDP, spec: n.Spec, names: Optional[Iterable[str]] = None,
+           conditions: Optional[dict] = None) -> dict[str, np.ndarray]:
+    """Each prop (or each named one) evaluated once per state: name -> ``(S,)`` bool;
+    ``conditions`` (key -> boolean expression: the inline state conditions of a
+    formula, ``obs != 5``, ``info.coffee``) are evaluated too, under their keys.
 
     An absorbing copy has the labels of the state it copies.
 
@@ -286,14 +328,18 @@ def labels(mdp: FiniteMDP, spec: n.Spec, names: Optional[Iterable[str]] = None
     """
     scope = Scope.of(spec)
     wanted = list(scope.props) if names is None else list(names)
-    out: dict[str, np.ndarray] = {}
-    values = {"obs": np.asarray(mdp.obs)}
+    exprs = {}
     for name in wanted:
         if name not in scope.props:
             raise ObjlangError(f"unknown proposition '{name}'", None, None, spec.source)
-        fn = compile_bool(sym.name(name), scope, level="state")
-        _check_finite_reads(fn, scope, f"prop '{name}'")
-        out[name] = fn(values)
+        exprs[name] = (sym.name(name), f"prop '{name}'")
+    for key, cond in (conditions or {}).items():
+        exprs[key] = (cond, "a condition of a formula")
+    out: dict[str, np.ndarray] = {}
+    for key, (expr, what) in exprs.items():
+        fn = compile_bool(expr, scope, level="state")
+        _check_finite_reads(fn, scope, what, mdp)
+        out[key] = np.asarray(_run(fn, {"obs": np.asarray(mdp.obs)}, mdp, scope, what), bool)
     return out
 
 
@@ -314,7 +360,7 @@ def transition_values(mdp: FiniteMDP, spec: n.Spec, expr, where=None) -> sp.csr_
             raise ObjlangError(f"unknown reward or cost '{expr}'", None, None, spec.source)
         expr = sym.name(expr)
     fn = compile_real(expr, scope, level="transition", where=where)
-    _check_finite_reads(fn, scope, "the expression")
+    _check_finite_reads(fn, scope, "the expression", mdp)
     P = mdp.P.tocsr()
     A = mdp.n_actions
     rows = np.repeat(np.arange(P.shape[0]), np.diff(P.indptr))
@@ -324,21 +370,24 @@ def transition_values(mdp: FiniteMDP, spec: n.Spec, expr, where=None) -> sp.csr_
     if "env_reward" in fn.reads:
         values["env_reward"] = np.asarray(mdp.env_reward[rows, cols], dtype=np.float64
                                           ).reshape(-1)
-    data = fn(values) if len(rows) else np.zeros(0)
+    data = _run(fn, values, mdp, scope, "the expression", src, cols) if len(rows) \
+        else np.zeros(0)
     if "env_reward" in fn.reads and mdp.reward_split:
-        data = _split_average(mdp, fn, P, data)
+        data = _split_average(mdp, fn, P, data, scope)
     data = np.where(mdp.terminal[src], 0.0, data)
     return sp.csr_matrix((data, P.indices.copy(), P.indptr.copy()), shape=P.shape)
 
 
-def _split_average(mdp: FiniteMDP, fn, P: sp.csr_matrix, data: np.ndarray) -> np.ndarray:
+def _split_average(mdp: FiniteMDP, fn, P: sp.csr_matrix, data: np.ndarray, scope: Scope
+                   ) -> np.ndarray:
     """Where outcomes with different env rewards lead to one state, the expected
     value of ``fn`` over them (not ``fn`` of the mean reward: ``[env_reward == -100]``
     of a fall and a step into the same state is 1 with the fall's probability)."""
     rows, cols, probs, rewards = mdp.reward_split
     A = mdp.n_actions
-    f = fn({"obs": mdp.obs[rows // A], "next": mdp.obs[cols], "action": rows % A,
-            "env_reward": rewards.astype(np.float64)})
+    f = _run(fn, {"obs": mdp.obs[rows // A], "next": mdp.obs[cols], "action": rows % A,
+                  "env_reward": rewards.astype(np.float64)}, mdp, scope, "the expression",
+             rows // A, cols)
     # the position of each outcome's (row, col) in P's data
     pos = np.array([P.indptr[r] + np.searchsorted(P.indices[P.indptr[r]:P.indptr[r + 1]], c)
                     for r, c in zip(rows, cols)], dtype=np.int64)

@@ -41,6 +41,9 @@ class FiniteMDP:
             as arrays ``(rows, cols, probs, rewards)``; ``env_reward`` holds their
             mean, and transition quantities that read ``env_reward`` average over
             them. Empty when every transition has one reward.
+        info: for envs that give one (OfficeWorld), the ``info`` of every state:
+            key -> ``(S,)`` array, so props that read ``info.key`` can be
+            labelled; empty for envs whose info is not a function of the state.
     """
 
     name: str
@@ -53,6 +56,7 @@ class FiniteMDP:
     env_reward: sp.csr_matrix
     obs_names: tuple[str, ...] = field(default=())
     reward_split: tuple = field(default=())
+    info: dict = field(default_factory=dict)
 
     @property
     def n_states(self) -> int:

@@ -178,7 +178,8 @@ def product(base: FiniteMDP, automata: list[Automaton], state_letters: list,
     mdp = FiniteMDP(name=f"{base.name} x " + " x ".join(a.name for a in automata),
                     state_names=names, action_names=base.action_names + tuple(eps_names),
                     P=Pp, init=init, obs=base.obs[state], terminal=terminal,
-                    env_reward=matrix(env_vals), obs_names=base.obs_names)
+                    env_reward=matrix(env_vals), obs_names=base.obs_names,
+                    info={k: v[state] for k, v in base.info.items()})
     color = tuple(matrix(c.astype(float)) for c in colors)
     reward = tuple(None if r is None else matrix(r) for r in rewards)
     return Product(mdp=mdp, base=base, automata=tuple(automata), state=state, q=qmat,

@@ -32,7 +32,7 @@ from ..automata.table import Automaton
 from ..errors import Loc, ObjlangError
 from ..ir import nodes as n
 from ..ir import sym
-from ..ir.evaluate import Scope, compile_bool
+from ..ir.evaluate import Scope
 from .extract import finite_env, labels, transition_values
 from .mec import mec_partition
 from .model import FiniteMDP
@@ -86,16 +86,9 @@ def pick_objective(spec: n.Spec, name: str | None) -> n.ObjectiveDecl:
 def state_letters(auto: Automaton, mdp: FiniteMDP, spec: n.Spec) -> np.ndarray:
     """The letter of every state for a formula automaton (props on the state)."""
     scope = Scope.of(spec)
-    values = {"obs": np.asarray(mdp.obs)}
     props = [p for p in auto.props if p in scope.props]
-    labelled = labels(mdp, spec, props) if props else {}
-    cols = {}
-    for p in auto.props:
-        if p in labelled:
-            cols[p] = labelled[p]
-        else:
-            cols[p] = np.asarray(compile_bool(auto.conditions[p], scope, level="state")(values),
-                                 bool)
+    cols = labels(mdp, spec, props, {p: auto.conditions[p] for p in auto.props
+                                     if p not in scope.props})
     return auto.letters(cols) if auto.props else np.zeros(mdp.n_states, np.int64)
 
 

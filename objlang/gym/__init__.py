@@ -46,8 +46,8 @@ def base_env(spec: n.Spec, allow_import: bool = False, max_episode_steps: int | 
                            'add `env "FrozenLake-v1"`, or wrap an env with objlang.wrap',
                            spec.source)
     steps = max_episode_steps or options_of(spec)["max_episode_steps"]
+    _register_builtin()
     if decl.is_mdp:
-        _register_builtin()
         # an absolute path: env.spec must rebuild the env from any directory
         return gymnasium.make("objlang/mdp-v0", spec=str(Path(spec.file).resolve())
                               if spec.file else spec.source,
@@ -133,10 +133,18 @@ def register_inherited() -> None:
 
 
 def _register_builtin() -> None:
+    """Register objlang's own envs with gymnasium (docs/envs.md)."""
     import gymnasium
 
     if "objlang/mdp-v0" not in gymnasium.registry:
         gymnasium.register("objlang/mdp-v0", entry_point="objlang.envs.finite:mdp_env")
+    # 1000 steps: the episode length of the reward-machine code's Office-v0
+    if "objlang/OfficeWorld-v0" not in gymnasium.registry:
+        gymnasium.register("objlang/OfficeWorld-v0", max_episode_steps=1000,
+                           entry_point="objlang.envs.officeworld:OfficeWorldEnv")
+    if "objlang/ZoneNav-v0" not in gymnasium.registry:
+        gymnasium.register("objlang/ZoneNav-v0", max_episode_steps=200,
+                           entry_point="objlang.envs.zonenav:ZoneNavEnv")
 
 
 def describe(env: ObjlangWrapper) -> dict:
