@@ -14,8 +14,8 @@ from .ir import Spec
 from .load import load, loads, parse
 from .syntax import fmt
 
-__all__ = ["Diagnostic", "Loc", "ObjlangError", "Spec", "evaluate", "express", "fmt", "load",
-           "loads", "make", "parse", "register", "solve", "wrap"]
+__all__ = ["Diagnostic", "Loc", "ObjlangError", "Spec", "compile_torch", "evaluate", "express",
+           "fmt", "load", "loads", "make", "parse", "register", "solve", "wrap"]
 
 
 def solve(spec, objective=None):
@@ -58,6 +58,14 @@ def wrap(env, spec, objective=None, props=None, **options):
     from .gym import wrap as _wrap
 
     return _wrap(env, spec, objective, props, **options)
+
+
+def compile_torch(spec, objective=None, device="cpu", **options):
+    """An objective as a batched torch module on ``device``
+    (:func:`objlang.torch.compile_torch`; imports torch when called)."""
+    from .torch import compile_torch as _compile_torch
+
+    return _compile_torch(spec, objective, device, **options)
 
 
 def register(spec, objective=None, env_id=None, **options):

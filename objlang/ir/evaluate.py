@@ -2,6 +2,9 @@
 
 The IR is walked once, at compile time, into a tree of small closures over
 numpy operations; calling the result does no sympy work and no IR walking.
+The operations come from an :class:`ArrayOps` namespace (``ops=``): numpy's by
+default, torch's for the batched torch backend (:mod:`objlang.torch.expr`), so
+both run the one compiler.
 Every function takes ``values``, a dict whose arrays have the batch as their
 first axis:
 
@@ -59,7 +62,7 @@ from ..errors import ObjlangError
 from . import nodes as n
 from . import sym
 
-__all__ = ["Scope", "compile_real", "compile_bool", "Compiled"]
+__all__ = ["ArrayOps", "Scope", "compile_real", "compile_bool", "Compiled"]
 
 STATE, TRANSITION = "state", "transition"
 
@@ -153,21 +156,20 @@ class Compiled:
             own expression reads it (None: the compiled expression itself).
     """
 
-    __slots__ = ("expr", "reads", "sources", "_fn", "_kind")
+    __slots__ = ("expr", "reads", "sources", "_fn", "_cast", "_ops")
 
-    def __init__(self, expr, fn, sources: dict, kind):
-        self.expr, self._fn, self._kind = expr, fn, kind
+    def __init__(self, expr, fn, sources: dict, cast, ops: "ArrayOps"):
+        self.expr, self._fn, self._cast, self._ops = expr, fn, cast, ops
         self.sources = dict(sources)
         self.reads = frozenset(sources)
 
-    def __call__(self, values: Mapping[str, Any]) -> np.ndarray:
-        out = self._fn(values) if callable(self._fn) else self._fn
-        out = np.asarray(out, dtype=self._kind)
+    def __call__(self, values: Mapping[str, Any]):
+        out = self._cast(self._fn(values) if callable(self._fn) else self._fn)
         size = _batch_size(values)
         if size is not None and (out.ndim == 0 or out.shape[0] != size):
             if out.ndim and out.shape[0] == 1:
                 out = out[0]
-            out = np.broadcast_to(out, (size, *out.shape)).copy()
+            out = self._ops.broadcast_to(out, (size, *out.shape))
         return out
 
     def __repr__(self) -> str:
@@ -185,37 +187,42 @@ def _batch_size(values: Mapping[str, Any]) -> Optional[int]:
     return None
 
 
-def compile_real(expr, scope: Scope, *, level: str = TRANSITION, where=None) -> Compiled:
+def compile_real(expr, scope: Scope, *, level: str = TRANSITION, where=None,
+                 ops: "ArrayOps | None" = None) -> Compiled:
     """A real expression as a function of ``values`` -> float64 ``(N,)`` array.
 
     ``level`` is ``"transition"`` (rewards, costs, machine edge rewards,
     ``G(...)`` arguments: named props are read on ``next``) or ``"state"``.
-    ``where`` (a declaration) locates errors in the expression.
+    ``where`` (a declaration) locates errors in the expression; ``ops`` is the
+    array namespace it runs on (default: numpy).
 
     >>> import numpy as np, objlang
     >>> scope = Scope.of(objlang.loads('reward r = norm(obs[0:2] - [1.0, 2.0])'))
     >>> compile_real(scope.rewards["r"], scope)({"obs": np.array([[4.0, 6.0, 0.0]])})
     array([5.])
     """
-    c = _Compiler(scope, level, where)
+    ops = ops or NUMPY
+    c = _Compiler(scope, level, where, ops)
     fn = c.real(expr, _NOW)
-    return Compiled(expr, fn, c.sources, np.float64)
+    return Compiled(expr, fn, c.sources, ops.floats, ops)
 
 
-def compile_bool(expr, scope: Scope, *, level: str = STATE, where=None) -> Compiled:
+def compile_bool(expr, scope: Scope, *, level: str = STATE, where=None,
+                 ops: "ArrayOps | None" = None) -> Compiled:
     """A condition as a function of ``values`` -> bool ``(N,)`` array.
 
     ``level="state"`` (a prop's body) or ``"transition"`` (a machine guard:
-    named props are read on ``next``).
+    named props are read on ``next``); ``ops`` as in :func:`compile_real`.
 
     >>> import numpy as np, objlang
     >>> scope = Scope.of(objlang.loads('prop hole = obs in {5, 7}'))
     >>> compile_bool(scope.props["hole"], scope)({"obs": np.arange(4, 9)})
     array([False,  True, False,  True, False])
     """
-    c = _Compiler(scope, level, where)
+    ops = ops or NUMPY
+    c = _Compiler(scope, level, where, ops)
     fn = c.boolean(expr, _NOW)
-    return Compiled(expr, fn, c.sources, np.bool_)
+    return Compiled(expr, fn, c.sources, ops.bools, ops)
 
 
 # ---- the compiler ----------------------------------------------------------------
@@ -238,9 +245,125 @@ def _lift(op: Callable, *parts):
     return lambda v: op(*[g(v) for g in getters])
 
 
-def _align(a, b):
-    """a and b broadcast batch-first: the one with fewer axes gets trailing ones."""
-    a, b = np.asarray(a), np.asarray(b)
+class ArrayOps:
+    """The array operations compiled expressions run on: numpy's.
+
+    A subclass that overrides the primitives (the first block) runs the same
+    compiled expressions on another array library; the composite operations
+    below them are written with the primitives only.
+    """
+
+    # ---- primitives ----------------------------------------------------------------
+    add, multiply, minimum, maximum = (staticmethod(f) for f in (
+        np.add, np.multiply, np.minimum, np.maximum))
+    logical_and, logical_or, logical_xor, logical_not = (staticmethod(f) for f in (
+        np.logical_and, np.logical_or, np.logical_xor, np.logical_not))
+    equal, not_equal, less, less_equal, greater, greater_equal = (staticmethod(f) for f in (
+        np.equal, np.not_equal, np.less, np.less_equal, np.greater, np.greater_equal))
+    sqrt, abs, exp, log, power, where = (staticmethod(f) for f in (
+        np.sqrt, np.abs, np.exp, np.log, np.power, np.where))
+
+    # constants (number: float64, truth: bool) and conversions: x as an array of this
+    # namespace (asarray), as float64 (floats), as bool (bools) -- numpy's own
+    # functions, called without a Python frame of their own on the hot path
+    number, truth = staticmethod(np.float64), staticmethod(np.bool_)
+    asarray = staticmethod(np.asarray)
+    floats = staticmethod(functools.partial(np.asarray, dtype=np.float64))
+    bools = staticmethod(functools.partial(np.asarray, dtype=np.bool_))
+
+    def reduce(self, how: str, x, axes: tuple):
+        """``all``, ``any`` or ``sum`` of x over ``axes``."""
+        return getattr(np, how)(x, axis=axes)
+
+    def stack(self, arrs):
+        """Equal-shape arrays stacked along a new axis 1."""
+        return np.stack(np.broadcast_arrays(*arrs), axis=1)
+
+    def isin(self, x, members):
+        return np.isin(x, members)
+
+    def take_rows(self, x, ix):
+        """``x[n, ix[n]]`` for every n of the batch (ix: one index or one per sample)."""
+        ix = np.asarray(ix).astype(np.intp)
+        ix = np.broadcast_to(ix.reshape(-1) if ix.ndim else ix, (x.shape[0],))
+        return x[np.arange(x.shape[0]), ix]
+
+    def broadcast_to(self, x, shape):
+        """A fresh array: x broadcast to ``shape``."""
+        return np.broadcast_to(x, shape).copy()
+
+    # ---- composite operations --------------------------------------------------------
+    def align(self, a, b):
+        """a and b broadcast batch-first: the one with fewer axes gets trailing ones."""
+        return _aligned(self.asarray(a), self.asarray(b))
+
+    def binary(self, name: str) -> Callable:
+        """The elementwise operation ``name`` on batch-first aligned operands."""
+        # locals, not attributes: the closure runs on every evaluation
+        f, asarray = getattr(self, name), self.asarray
+        return lambda a, b: f(*_aligned(asarray(a), asarray(b)))
+
+    def pow(self, a, b):
+        return self.power(*self.align(self.floats(a), self.floats(b)))
+
+    def reduce_entries(self, x, how: str):
+        """A boolean per sample: all (or any) of the non-batch axes of x."""
+        x = self.asarray(x)
+        if x.ndim <= 1:
+            return x
+        return self.reduce(how, x, tuple(range(1, x.ndim)))
+
+    def compare(self, name: str, how: str = "all") -> Callable:
+        """The comparison ``name``, entrywise then ``how`` (all/any) over the entries."""
+        f, asarray, reduce = getattr(self, name), self.asarray, self.reduce_entries
+        return lambda a, b: reduce(f(*_aligned(asarray(a), asarray(b))), how)
+
+    def norm(self, x):
+        x = self.floats(x)
+        if x.ndim <= 1:
+            return self.abs(x)
+        return self.sqrt(self.reduce("sum", x * x, tuple(range(1, x.ndim))))
+
+    def dot(self, a, b):
+        p = self.binary("multiply")(self.floats(a), self.floats(b))
+        if p.ndim <= 1:
+            return p
+        return self.reduce("sum", p, tuple(range(1, p.ndim)))
+
+    def vec(self, *xs):
+        """A vector literal: batch axis first (1 when every entry is constant)."""
+        arrs = [self.floats(x) for x in xs]
+        return self.stack([a.reshape(1) if a.ndim == 0 else a for a in arrs])
+
+    def ite(self, b, x, y):
+        x, y = self.align(x, y)
+        b, x = self.align(b, x)
+        b, y = self.align(b, y)
+        return self.where(b, x, y)
+
+    def entry(self, x, i: int):
+        x = self.asarray(x)
+        if x.ndim < 2:
+            raise IndexError(f"cannot index [{i}]: the value has no entries beyond the batch "
+                             f"axis (shape {tuple(x.shape)})")
+        return x[:, i]
+
+    def slice(self, x, sl: slice):
+        x = self.asarray(x)
+        if x.ndim < 2:
+            raise IndexError(f"cannot slice: the value has no entries beyond the batch axis "
+                             f"(shape {tuple(x.shape)})")
+        return x[:, sl]
+
+    def gather(self, x, ix):
+        x = self.asarray(x)
+        if x.ndim < 2:
+            raise IndexError("cannot index: the value has no entries beyond the batch axis")
+        return self.take_rows(x, ix)
+
+
+def _aligned(a, b):
+    """Arrays a and b broadcast batch-first (:meth:`ArrayOps.align`)."""
     if a.ndim and b.ndim and a.ndim != b.ndim:
         if a.ndim < b.ndim:
             a = a.reshape(a.shape + (1,) * (b.ndim - a.ndim))
@@ -249,83 +372,28 @@ def _align(a, b):
     return a, b
 
 
-def _binary(ufunc):
-    def op(a, b):
-        return ufunc(*_align(a, b))
-    return op
+NUMPY = ArrayOps()
 
-
-_add, _mul, _min, _max = (_binary(np.add), _binary(np.multiply), _binary(np.minimum),
-                          _binary(np.maximum))
-_and, _or, _xor = _binary(np.logical_and), _binary(np.logical_or), _binary(np.logical_xor)
-
-
-def _power(a, b):
-    a, b = _align(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    return np.power(a, b)
-
-
-def _reduce_entries(x, how):
-    """A boolean per sample: all (or any) of the non-batch axes of x."""
-    x = np.asarray(x)
-    if x.ndim <= 1:
-        return x
-    return how(x, axis=tuple(range(1, x.ndim)))
-
-
-def _cmp(ufunc, reduce=np.all):
-    def op(a, b):
-        return _reduce_entries(ufunc(*_align(a, b)), reduce)
-    return op
-
-
+#: comparison class -> (primitive, how entries of vectors combine)
 _CMPS = {
-    sym.Eq_: _cmp(np.equal), sym.Ne_: _cmp(np.not_equal, np.any), sym.Lt_: _cmp(np.less),
-    sym.Le_: _cmp(np.less_equal), sym.Gt_: _cmp(np.greater), sym.Ge_: _cmp(np.greater_equal),
+    sym.Eq_: ("equal", "all"), sym.Ne_: ("not_equal", "any"), sym.Lt_: ("less", "all"),
+    sym.Le_: ("less_equal", "all"), sym.Gt_: ("greater", "all"),
+    sym.Ge_: ("greater_equal", "all"),
 }
 
-
-def _norm(x):
-    x = np.asarray(x, dtype=np.float64)
-    if x.ndim <= 1:
-        return np.abs(x)
-    return np.sqrt(np.sum(x * x, axis=tuple(range(1, x.ndim))))
-
-
-def _dot(a, b):
-    p = _mul(np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64))
-    if p.ndim <= 1:
-        return p
-    return np.sum(p, axis=tuple(range(1, p.ndim)))
-
-
-def _vec(*xs):
-    """A vector literal: batch axis first (1 when every entry is constant)."""
-    arrs = [np.asarray(x, dtype=np.float64) for x in xs]
-    arrs = [a.reshape(1) if a.ndim == 0 else a for a in arrs]
-    arrs = np.broadcast_arrays(*arrs)
-    return np.stack(arrs, axis=1)
-
-
-def _ite(b, x, y):
-    return np.where(*_align3(b, x, y))
-
-
-def _align3(b, x, y):
-    x, y = _align(x, y)
-    b, x = _align(b, x)
-    b, y = _align(b, y)
-    return b, x, y
-
-
-_REAL_UNARY = {sympy.Abs: np.abs, sympy.exp: np.exp, sympy.log: np.log}
+_REAL_UNARY = {sympy.Abs: "abs", sympy.exp: "exp", sympy.log: "log"}
 
 
 class _Compiler:
-    def __init__(self, scope: Scope, level: str, where):
+    def __init__(self, scope: Scope, level: str, where, ops: ArrayOps):
         if level not in (STATE, TRANSITION):
             raise ValueError(f"level must be 'state' or 'transition', not {level!r}")
-        self.scope, self.level, self.where = scope, level, where
+        self.scope, self.level, self.where, self.ops = scope, level, where, ops
+        self._add, self._mul, self._min, self._max = (ops.binary(f) for f in (
+            "add", "multiply", "minimum", "maximum"))
+        self._and, self._or, self._xor = (ops.binary(f) for f in (
+            "logical_and", "logical_or", "logical_xor"))
+        self._cmps = {cls: ops.compare(f, how) for cls, (f, how) in _CMPS.items()}
         self.decl_name: Optional[str] = None  # whose expression is being compiled
         self.sources: dict[str, Optional[str]] = {}
         self.cache: dict = {}
@@ -355,42 +423,42 @@ class _Compiler:
 
     # ---- numbers ---------------------------------------------------------------
     def real(self, e, view):
+        ops = self.ops
         if isinstance(e, sympy.Number) or isinstance(e, sympy.NumberSymbol):
-            return np.float64(float(e))
+            return ops.number(float(e))
         if e is sympy.true or e is sympy.false:
-            return np.float64(1.0 if e is sympy.true else 0.0)
+            return ops.number(1.0 if e is sympy.true else 0.0)
         if isinstance(e, sympy.Symbol):
             return self.real_name(e, view)
         if isinstance(e, (sym.Index, sym.Slice, sym.Attr)):
-            return _lift(lambda x: np.asarray(x, dtype=np.float64), self.path(e, view))
+            return _lift(ops.floats, self.path(e, view))
         if isinstance(e, sympy.Add):
-            return self.fold(_add, [self.real(a, view) for a in e.args])
+            return self.fold(self._add, [self.real(a, view) for a in e.args])
         if isinstance(e, sympy.Mul):
-            return self.fold(_mul, [self.real(a, view) for a in e.args])
+            return self.fold(self._mul, [self.real(a, view) for a in e.args])
         if isinstance(e, sympy.Min):
-            return self.fold(_min, [self.real(a, view) for a in e.args])
+            return self.fold(self._min, [self.real(a, view) for a in e.args])
         if isinstance(e, sympy.Max):
-            return self.fold(_max, [self.real(a, view) for a in e.args])
+            return self.fold(self._max, [self.real(a, view) for a in e.args])
         if isinstance(e, sympy.Pow):
             base, ex = e.args
             if ex == sympy.Rational(1, 2):
-                return _lift(lambda x: np.sqrt(np.asarray(x, dtype=np.float64)),
-                             self.real(base, view))
-            return _lift(_power, self.real(base, view), self.real(ex, view))
+                return _lift(lambda x: ops.sqrt(ops.floats(x)), self.real(base, view))
+            return _lift(ops.pow, self.real(base, view), self.real(ex, view))
         if type(e) in _REAL_UNARY:
-            f = _REAL_UNARY[type(e)]
-            return _lift(lambda x: f(np.asarray(x, dtype=np.float64)), self.real(e.args[0], view))
+            f = getattr(ops, _REAL_UNARY[type(e)])
+            return _lift(lambda x: f(ops.floats(x)), self.real(e.args[0], view))
         if isinstance(e, sym.Iverson):
-            return _lift(lambda b: np.asarray(b, dtype=np.float64), self.boolean(e.args[0], view))
+            return _lift(ops.floats, self.boolean(e.args[0], view))
         if isinstance(e, sym.Ite):
             b, x, y = e.args
             return self.ite(self.boolean(b, view), self.real(x, view), self.real(y, view))
         if isinstance(e, sym.Vec):
-            return _lift(_vec, *[self.real(a, view) for a in e.args])
+            return _lift(ops.vec, *[self.real(a, view) for a in e.args])
         if isinstance(e, sym.Norm):
-            return _lift(_norm, self.real(e.args[0], view))
+            return _lift(ops.norm, self.real(e.args[0], view))
         if isinstance(e, sym.Dot):
-            return _lift(_dot, self.real(e.args[0], view), self.real(e.args[1], view))
+            return _lift(ops.dot, self.real(e.args[0], view), self.real(e.args[1], view))
         self.unsupported(e)
 
     def fold(self, op, parts):
@@ -405,14 +473,16 @@ class _Compiler:
         return acc if const is None else _lift(op, const, acc)
 
     def ite(self, b, x, y):
+        ite = self.ops.ite
         if not _is_fn(b):
-            return x if bool(np.all(b)) else y if not np.any(b) else _ite(b, x, y)
+            b = self.ops.bools(b)
+            return x if bool(b.all()) else y if not bool(b.any()) else ite(b, x, y)
 
         gb, gx, gy = [p if _is_fn(p) else (lambda v, c=p: c) for p in (b, x, y)]
 
         def fn(v):
             with np.errstate(all="ignore"):  # the branch not taken may divide by 0
-                return _ite(gb(v), gx(v), gy(v))
+                return ite(gb(v), gx(v), gy(v))
         return fn
 
     def real_name(self, e, view):
@@ -430,7 +500,7 @@ class _Compiler:
                 self.fail(f"'{name}' is a reward; a prop cannot use it", e)
             return self.named(name, view, lambda: self.real(self.scope.rewards[name], view))
         if name in self.scope.states or name in self.scope.actions:
-            return np.float64(self.scope.constants[name])
+            return self.ops.number(self.scope.constants[name])
         if name in self.scope.props:
             self.fail(f"'{name}' is a prop, not a number", e, "write [p] for 1 where p holds")
         self.fail(f"unknown name '{name}' in an expression to evaluate", e)
@@ -476,8 +546,9 @@ class _Compiler:
                 return _lift(lambda x: _key(x, key, "the observation"), base)
             if isinstance(ix, sympy.Integer):
                 i = int(ix)
-                return _lift(lambda x: _entry(x, i), base)
-            return _lift(_gather, base, self.real(ix, view))
+                entry = self.ops.entry
+                return _lift(lambda x: entry(x, i), base)
+            return _lift(self.ops.gather, base, self.real(ix, view))
         if isinstance(e, sym.Slice):
             bounds = []
             for b in e.args[1:]:
@@ -488,36 +559,38 @@ class _Compiler:
                 else:
                     self.fail("slice bounds must be integers", b)
             sl = slice(*bounds)
-            return _lift(lambda x: _slice(x, sl), self.path(e.args[0], view))
+            cut = self.ops.slice
+            return _lift(lambda x: cut(x, sl), self.path(e.args[0], view))
         # an expression being indexed, e.g. (obs - next)[0]
         return self.real(e, view)
 
     # ---- conditions ------------------------------------------------------------
     def boolean(self, e, view):
+        ops = self.ops
         if e is sympy.true or e is sympy.false:
-            return np.bool_(e is sympy.true)
+            return ops.truth(e is sympy.true)
         if isinstance(e, sympy.Symbol):
             return self.prop(e, view)
         if isinstance(e, (sym.Attr, sym.Index)):
-            return _lift(lambda x: np.asarray(x, dtype=np.bool_), self.path(e, view))
+            return _lift(ops.bools, self.path(e, view))
         if isinstance(e, sym.Not_):
-            return _lift(np.logical_not, self.boolean(e.args[0], view))
+            return _lift(ops.logical_not, self.boolean(e.args[0], view))
         if isinstance(e, sym.And_):
-            return self.fold(_and, [self.boolean(a, view) for a in e.args])
+            return self.fold(self._and, [self.boolean(a, view) for a in e.args])
         if isinstance(e, sym.Or_):
-            return self.fold(_or, [self.boolean(a, view) for a in e.args])
+            return self.fold(self._or, [self.boolean(a, view) for a in e.args])
         if isinstance(e, sym.Xor):
-            return self.fold(_xor, [self.boolean(a, view) for a in e.args])
+            return self.fold(self._xor, [self.boolean(a, view) for a in e.args])
         if isinstance(e, sym.Implies):
             a, b = (self.boolean(x, view) for x in e.args)
-            return _lift(lambda x, y: _or(np.logical_not(x), y), a, b)
+            return _lift(lambda x, y: self._or(ops.logical_not(x), y), a, b)
         if isinstance(e, sym.Equiv):
             a, b = (self.boolean(x, view) for x in e.args)
-            return _lift(lambda x, y: np.equal(*_align(x, y)), a, b)
+            return _lift(ops.binary("equal"), a, b)
         if type(e) in _CMPS:
             a, b = e.args
             as_action = self.mentions_action(a) or self.mentions_action(b)
-            return _lift(_CMPS[type(e)], self.operand(a, view, as_action),
+            return _lift(self._cmps[type(e)], self.operand(a, view, as_action),
                          self.operand(b, view, as_action))
         if isinstance(e, sym.In_):
             x, s = e.args
@@ -527,11 +600,11 @@ class _Compiler:
             xv = self.operand(x, view, as_action)
             items = [self.operand(a, view, as_action) for a in s.args]
             if not any(_is_fn(i) for i in items):
-                members = np.array([float(i) for i in items], dtype=np.float64)
-                return _lift(lambda v: _reduce_entries(np.isin(v, members), np.all), xv)
-            eq = _CMPS[sym.Eq_]
-            return self.fold(_or, [_lift(eq, xv, i) for i in items]) if items \
-                else np.bool_(False)
+                members = ops.floats([float(i) for i in items])
+                return _lift(lambda v: ops.reduce_entries(ops.isin(v, members), "all"), xv)
+            eq = self._cmps[sym.Eq_]
+            return self.fold(self._or, [_lift(eq, xv, i) for i in items]) if items \
+                else ops.truth(False)
         self.unsupported(e, "a condition")
 
     @staticmethod
@@ -541,7 +614,7 @@ class _Compiler:
     def operand(self, e, view, as_action: bool):
         """A side of a comparison: action names mean actions next to ``action``."""
         if as_action and isinstance(e, sympy.Symbol) and e.name in self.scope.actions:
-            return np.float64(self.scope.actions[e.name])
+            return self.ops.number(self.scope.actions[e.name])
         return self.real(e, view)
 
     def prop(self, e, view):
@@ -574,7 +647,7 @@ class _Compiler:
                   "computed by the solvers, not per step")
 
 
-# ---- runtime helpers (numpy only) -------------------------------------------------
+# ---- runtime helpers ----------------------------------------------------------
 
 def _key(x, key: str, what: str):
     if not isinstance(x, Mapping):
@@ -583,28 +656,3 @@ def _key(x, key: str, what: str):
         return x[key]
     except KeyError:
         raise KeyError(f"{what} has no key '{key}'") from None
-
-
-def _entry(x, i: int):
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise IndexError(f"cannot index [{i}]: the value has no entries beyond the batch axis "
-                         f"(shape {x.shape})")
-    return x[:, i]
-
-
-def _slice(x, sl: slice):
-    x = np.asarray(x)
-    if x.ndim < 2:
-        raise IndexError(f"cannot slice: the value has no entries beyond the batch axis "
-                         f"(shape {x.shape})")
-    return x[:, sl]
-
-
-def _gather(x, ix):
-    x = np.asarray(x)
-    ix = np.asarray(ix).astype(np.intp)
-    if x.ndim < 2:
-        raise IndexError("cannot index: the value has no entries beyond the batch axis")
-    ix = np.broadcast_to(ix.reshape(-1) if ix.ndim else ix, (x.shape[0],))
-    return x[np.arange(x.shape[0]), ix]
