@@ -209,6 +209,42 @@ def cmd_hasse(args) -> int:
     return 0
 
 
+def cmd_train(args) -> int:
+    from .train import train
+
+    options = {"ltl_reward": args.ltl_reward, "zeta": args.zeta, "num_envs": args.num_envs,
+               "gamma": args.gamma, "lr": args.lr, "epsilon": args.epsilon,
+               "q_init": args.q_init}
+    stem = Path(args.file).stem + (f".{args.objective}" if args.objective else "")
+    report = train(args.file, args.objective, steps=args.steps, device=args.device, seed=args.seed,
+                   env_id=args.env, out_dir=args.out or Path("runs") / stem, progress=not args.quiet,
+                   **{k: v for k, v in options.items() if v is not None})
+    if args.json:
+        print(json.dumps(report, indent=2))
+        return 0
+    f = report["final"]
+    # the first line holds no timing: the README shows it
+    print(f"objective {report['objective']} ({report['formalism']}) on {report['env']}: "
+          f"{report['trainer']}, {report['steps']} env steps on {report['device']}")
+    if isinstance(f["value"], float) and isinstance(f["optimum"], float):
+        ratio = f" ({100 * f['ratio']:.1f}%)" if f["ratio"] is not None else ""
+        print(f"  exact value of the learned policy {f['value']:.6g}, optimum "
+              f"{f['optimum']:.6g}{ratio}")
+    for c in f.get("constraints", []):
+        print(f"  constraint {c['constraint']}: {c['value']:.6g} "
+              f"({'holds' if c['holds'] else 'violated'})")
+    if report["steps_to_95"] is not None:
+        print(f"  95% of the optimum after {report['steps_to_95']} env steps")
+    mc = [f"{k} {f[k]:.4g}" for k in ("return", "success") if isinstance(f[k], float)]
+    if mc:
+        print(f"  Monte Carlo, one episode per env of a fresh batch: {', '.join(mc)}")
+    files = report["files"]
+    where = f"; wrote {', '.join(Path(p).name for p in files.values())} in " \
+        f"{Path(next(iter(files.values()))).parent}" if files else ""
+    print(f"  {report['wall_s']:.1f} s{where}")
+    return 0
+
+
 def cmd_demo(args) -> int:
     from .demo import run_demo
 
@@ -294,6 +330,29 @@ def build_parser() -> argparse.ArgumentParser:
     hs.add_argument("--objective", help="the objective of --highlight FILE")
     hs.add_argument("--out", required=True, metavar="PATH", help="PATH.svg or PATH.png")
     hs.set_defaults(func=cmd_hasse)
+
+    tr = sub.add_parser("train", help="train a policy with the built-in torch trainers")
+    tr.add_argument("file", metavar="FILE")
+    tr.add_argument("--objective")
+    tr.add_argument("--steps", type=int, help="env steps, all envs together "
+                                              "(default: the trainer's)")
+    tr.add_argument("--device", default="cpu", help="cpu, cuda, cuda:1, ... (default cpu)")
+    tr.add_argument("--seed", type=int, default=0)
+    tr.add_argument("--env", metavar="ID", help="train on this env instead of the spec's")
+    tr.add_argument("--out", metavar="DIR", help="where to write metrics.csv, metrics.json, "
+                                                  "curve.png, checkpoint.pt (default: "
+                                                  "runs/STEM[.OBJECTIVE])")
+    tr.add_argument("--json", action="store_true", help="print the report as JSON")
+    tr.add_argument("--quiet", "-q", action="store_true", help="no progress bar")
+    tr.add_argument("--num-envs", type=int, help="envs stepped as one batch")
+    tr.add_argument("--gamma", type=float, help="the trainer's discount")
+    tr.add_argument("--lr", type=float, help="the trainer's learning rate")
+    tr.add_argument("--epsilon", type=float, help="Q-learning's exploration rate")
+    tr.add_argument("--q-init", type=float, help="Q-learning's initial values")
+    tr.add_argument("--ltl-reward", choices=["zeta-reach", "zeta-acc", "multi-discount",
+                                             "parity"], help="the LTL reward scheme")
+    tr.add_argument("--zeta", type=float, help="ζ of the zeta schemes (default 0.99)")
+    tr.set_defaults(func=cmd_train)
 
     d = sub.add_parser("demo", help="the README's main job: a short end-to-end run")
     d.add_argument("--json", action="store_true")

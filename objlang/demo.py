@@ -1,15 +1,16 @@
-"""``objlang demo``: the README's main job.
+"""``objlang demo``: the README's main job, end to end.
 
-Check every bundled example and print, for each, its objectives and the
-formalism each is written in as far as its syntax shows; then compile one
-example (FrozenLake, reach the goal without falling into a hole) into a
-gymnasium env and run a few episodes with a random policy, printing the
-automaton states it walks and the rewards of the ζ-reach scheme; last, a short
-expressivity report of that file's constrained objective.
+First every bundled example is checked and the formalisms its objectives are
+written in are counted; then one office-world task (fetch a coffee and deliver it
+to the office without touching a decoration: a reward machine) is compiled into a
+batched torch module and trained on CPU with tabular Q-learning and counterfactual
+experience; last, the learned policy's exact value on the product MDP is printed
+next to the exact optimum that ``objlang solve`` computes.
 """
 from __future__ import annotations
 
 import json
+from collections import Counter
 from pathlib import Path
 
 from .errors import ObjlangError
@@ -17,14 +18,18 @@ from .expressivity import written_in
 from .load import load
 from .resources import data_dir
 
+#: the trained task and its budget (the demo's run takes seconds on one CPU core)
+DEMO_TASK = Path("officeworld") / "deliver_coffee.obj"
+DEMO_STEPS = 60_000
+
 
 def examples_dir() -> Path:
     """The bundled examples (``examples/`` of the checkout)."""
     return data_dir("grammar").parent / "examples"
 
 
-def run_demo(args) -> int:
-    root = examples_dir()
+def check_examples(root: Path) -> tuple[int, int, list[dict]]:
+    """(files, failed, one row per objective) of the bundled examples; errors printed."""
     files = sorted(root.rglob("*.obj"))
     rows, failed = [], 0
     for f in files:
@@ -40,56 +45,37 @@ def run_demo(args) -> int:
             key, why = written_in(o, spec)
             rows.append({"file": shown, "env": env, "objective": o.name,
                          "written_in": key, "why": why})
-    episodes = run_episodes(root / "frozenlake" / "safe_goal.obj", "reach")
-    from .expressivity.report import express
+    return len(files), failed, rows
 
-    report = express(load(root / "frozenlake" / "safe_goal.obj"), "fast")
-    if getattr(args, "json", False):
-        print(json.dumps({"examples": len(files), "failed": failed, "objectives": rows,
-                          "episodes": episodes, "express": report.to_json()}, indent=2,
-                         ensure_ascii=False))
-    else:
-        width = max((len(r["file"]) for r in rows), default=10)
-        owidth = max((len(r["objective"]) for r in rows), default=9)
-        print(f"objlang demo: {len(files)} example specs checked, {failed} failed\n")
-        print(f"{'file':<{width}}  {'objective':<{owidth}}  {'written in':<10}  why")
-        for r in rows:
-            print(f"{r['file']:<{width}}  {r['objective']:<{owidth}}  {r['written_in']:<10}  "
-                  f"{r['why']}")
-        print("\ncompiled examples/frozenlake/safe_goal.obj (objective reach) into a gymnasium "
-              "env; random policy:")
-        for k, ep in enumerate(episodes):
-            print(f"  episode {k}: {ep['steps']:>3} steps, automaton states "
-                  f"{' '.join(map(str, ep['automaton']))}, return {ep['return']:g}, "
-                  f"{'accepted' if ep['accepted'] else 'rejected' if ep['sink'] else 'cut'}")
-        print("\nexpressivity of examples/frozenlake/safe_goal.obj (objective fast; "
-              "objlang express gives the reasons):")
-        for line in report.summary():
-            print("  " + line)
+
+def run_demo(args) -> int:
+    from .train import EVAL_EPISODES, train
+
+    as_json = getattr(args, "json", False)
+    root = examples_dir()
+    n_files, failed, rows = check_examples(root)
+    counts = Counter(r["written_in"] for r in rows)
+    task = root / DEMO_TASK
+    shown = str(task.relative_to(root.parent))
+    if not as_json:
+        print(f"objlang demo: {n_files} example specs checked, {failed} failed; their "
+              f"{len(rows)} objectives are written in {len(counts)} formalisms:")
+        print("  " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(),
+                                                             key=lambda kv: (-kv[1], kv[0]))))
+        print(f"\ntraining {shown} on CPU (batched torch env and objective; tabular "
+              "Q-learning with counterfactual experience over the machine's states):")
+    report = train(task, steps=DEMO_STEPS, device="cpu", seed=0, progress=not as_json)
+    if as_json:
+        print(json.dumps({"examples": n_files, "failed": failed, "objectives": rows,
+                          "train": report}, indent=2, ensure_ascii=False))
+        return 2 if failed else 0
+    f = report["final"]
+    print(f"  objective {report['objective']} ({report['formalism']}) on {report['env']}: "
+          f"{report['steps']} env steps in {report['train_s']:.1f} s")
+    print(f"  exact value of the learned policy {f['value']:.6f}, optimum {f['optimum']:.6f} "
+          f"(objlang solve): {100 * f['ratio']:.1f}%")
+    if report["steps_to_95"] is not None:
+        print(f"  95% of the optimum reached after {report['steps_to_95']} env steps")
+    print(f"  Monte Carlo, {EVAL_EPISODES} episodes of the learned policy: mean return "
+          f"{f['return']:.2f} (1 per delivery)")
     return 2 if failed else 0
-
-
-def run_episodes(path: Path, objective: str, n: int = 3, seed: int = 0) -> list[dict]:
-    """Random-policy episodes of a compiled example: the automaton states it walked
-    (repeats collapsed), the return, and whether the formula was accepted."""
-    from .gym import make
-
-    env = make(path, objective)
-    env.action_space.seed(seed)
-    out = []
-    for k in range(n):
-        obs, info = env.reset(seed=seed + k)
-        states, total, steps = [int(obs["automaton"][0])], 0.0, 0
-        done = False
-        while not done:
-            obs, r, term, trunc, info = env.step(env.action_space.sample())
-            q = int(obs["automaton"][0])
-            if q != states[-1]:
-                states.append(q)
-            total += r
-            steps += 1
-            done = term or trunc
-        out.append({"steps": steps, "automaton": states, "return": total,
-                    "accepted": info["objlang"]["accepting"], "sink": info["objlang"]["sink"]})
-    env.close()
-    return out
