@@ -13,6 +13,8 @@ from objlang.gym.schemes import SCHEMES, Scheme
 from objlang.ir import sym
 from objlang.ir.evaluate import compile_bool
 
+from _samples import ROOT
+
 PROPS = '''\
 prop right = obs[0] > 0.5
 prop upright = abs(obs[2]) < 0.125
@@ -144,3 +146,32 @@ def test_seeded_resets_repeat_the_zeta_jumps():
     # each accepting step jumps with probability 0.3: episodes end early, paying 1
     lengths = [n for n, r in runs if r == 1.0]
     assert len(lengths) >= 15 and np.mean(lengths) < 10
+
+
+def test_info_of_the_state_becomes_a_table():
+    """OfficeWorld's info is a function of its cell (``state_info``): props and machine
+    guards that read it are tables, and agree with the info of every step."""
+    import objlang.envs  # noqa: F401  (registers objlang/OfficeWorld-v0)
+
+    spec = objlang.load(ROOT / "examples/officeworld/deliver_coffee.obj")
+    env = objlang.make(spec)
+    assert env._reader.letter_table([sym.name("coffee"), sym.name("decor")]) is not None
+    props = {p: env._reader.prop(p) for p in ("coffee", "office", "decor")}
+    env.reset(seed=0)
+    rng = np.random.default_rng(0)
+    phase, seen = "u0", set()
+    for _ in range(3000):
+        obs, reward, terminated, truncated, info = env.step(int(rng.integers(4)))
+        # the machine by hand: u0 -coffee & !decor-> u1 -office & !decor-> done (1),
+        # u0, u1 -decor-> broken; done and broken are final
+        nxt = "broken" if info["decor"] else "u1" if phase == "u0" and info["coffee"] else \
+            "done" if phase == "u1" and info["office"] else phase
+        assert reward == (1.0 if nxt == "done" else 0.0)
+        assert terminated == (nxt in ("done", "broken"))
+        assert all(props[p](obs["obs"], {}, {}) == info[p] for p in props)  # tables
+        seen.add(nxt)
+        phase = nxt
+        if terminated or truncated:
+            env.reset()
+            phase = "u0"
+    assert "broken" in seen

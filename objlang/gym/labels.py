@@ -36,9 +36,15 @@ MAX_TABLE = 1 << 22
 
 def _batch(x):
     """One value as a batch of one (dicts of values, recursively)."""
-    if isinstance(x, Mapping):
+    # `type(x) is dict` first: an isinstance check against the Mapping ABC costs
+    # about a microsecond, and infos are plain dicts
+    if type(x) is dict or not isinstance(x, _LEAVES) and isinstance(x, Mapping):
         return {k: _batch(v) for k, v in x.items()}
     return np.asarray(x)[None]
+
+
+#: values that are never dicts: no Mapping check for them
+_LEAVES = (np.ndarray, np.generic, bool, int, float)
 
 
 def _discrete_values(space) -> np.ndarray | None:
@@ -214,7 +220,7 @@ class Reader:
     """
 
     def __init__(self, spec: n.Spec, observation_space, action_space,
-                 props: Mapping[str, Callable] | None = None):
+                 props: Mapping[str, Callable] | None = None, obs_info: Mapping | None = None):
         self.spec = spec
         self.scope = Scope.of(spec)
         self.obs_space, self.action_space = observation_space, action_space
@@ -224,6 +230,9 @@ class Reader:
         self._missing = set(missing)
         self._obs_values = _discrete_values(observation_space)
         self._act_values = _discrete_values(action_space)
+        # the info of every observation, when it is a function of it (:func:`obs_info`):
+        # then props and rewards that read info become tables too
+        self._obs_info = dict(obs_info) if obs_info and self._obs_values is not None else None
 
     # ---- checking ------------------------------------------------------------------
     def fail(self, what: str, decl_name: str | None, exc: Exception) -> ObjlangError:
@@ -249,6 +258,28 @@ class Reader:
                                f"observation space {self.obs_space}",
                                decl.loc if decl is not None else None, None, self.scope.source)
         return out
+
+    def _table(self, fn: Compiled, values: dict, infos: Mapping) -> np.ndarray | None:
+        """``fn`` on the grid of Discrete values in ``values``, an info key of
+        ``infos`` (``{"info": "obs"}``) read from the per-observation info of its
+        observation key; None when ``fn`` reads anything else, or an info key that
+        the per-observation info lacks (then each step's info is read)."""
+        if self._obs_values is None:
+            return None
+        readable = set(values) | (set(infos) if self._obs_info else set())
+        if not fn.reads <= readable:
+            return None
+        values = dict(values)
+        start = int(self._obs_values[0])
+        for key, obs_key in infos.items():
+            if key in fn.reads:
+                ix = np.asarray(values[obs_key]) - start
+                values[key] = {k: v[ix] for k, v in self._obs_info.items()}
+        try:
+            with np.errstate(all="ignore"):
+                return np.asarray(fn(values))
+        except KeyError:
+            return None
 
     def _needs_external(self, fn: Compiled, what: str) -> None:
         for key in ("props", "next_props"):
@@ -284,10 +315,12 @@ class Reader:
         self._needs_external(fn, what)
         if "info" not in fn.reads:
             self._try(fn, self._sample_values(fn), what, name)
-        if self._obs_values is not None and fn.reads <= {"obs"}:
-            table = fn({"obs": self._obs_values})
+        table = self._table(fn, {"obs": self._obs_values}, {"info": "obs"})
+        if table is not None:
             start = int(self._obs_values[0])
             return lambda obs, info, ext: bool(table[int(obs) - start])
+        if "info" not in fn.reads:
+            return lambda obs, info, ext: bool(fn({"obs": _batch(obs), "props": ext})[0])
         return lambda obs, info, ext: bool(fn({"obs": _batch(obs), "info": _batch(info),
                                                "props": ext})[0])
 
@@ -314,9 +347,13 @@ class Reader:
         out = np.zeros(len(self._obs_values), np.int64)
         for i, c in enumerate(conditions):
             fn = compile_bool(c, self.scope, level="state")
-            if not fn.reads <= {"obs"}:
-                return None
-            out |= self._try(fn, {"obs": self._obs_values}, *self.named(c)).astype(np.int64) << i
+            if fn.reads <= {"obs"}:
+                bits = self._try(fn, {"obs": self._obs_values}, *self.named(c))
+            else:
+                bits = self._table(fn, {"obs": self._obs_values}, {"info": "obs"})
+                if bits is None:
+                    return None
+            out |= bits.astype(np.int64) << i
         return out
 
     def scalar_letter(self, conditions: list) -> Callable | None:
@@ -352,20 +389,47 @@ class Reader:
         if not fn.reads & {"info", "next_info"}:
             self._try(fn, self._sample_values(fn), what, name)
         ov, av = self._obs_values, self._act_values
-        if ov is not None and av is not None and fn.reads <= {"obs", "action", "next"} \
-                and len(ov) ** 2 * len(av) <= MAX_TABLE:
+        table = None
+        if ov is not None and av is not None and len(ov) ** 2 * len(av) <= MAX_TABLE and \
+                fn.reads <= {"obs", "action", "next", "info", "next_info"}:
             o, a, o2 = np.meshgrid(ov, av, ov, indexing="ij")
-            table = fn({"obs": o.ravel(), "action": a.ravel(), "next": o2.ravel()}
-                       ).reshape(o.shape)
+            table = self._table(fn, {"obs": o.ravel(), "action": a.ravel(), "next": o2.ravel()},
+                                {"info": "obs", "next_info": "next"})
+        if table is not None:
+            table = table.reshape(o.shape)
             s0, a0 = int(ov[0]), int(av[0])
             if boolean:
                 return lambda obs, act, nxt, *rest: bool(table[obs - s0, act - a0, nxt - s0])
             return lambda obs, act, nxt, *rest: float(table[obs - s0, act - a0, nxt - s0])
         cast = bool if boolean else float
 
-        def call(obs, act, nxt, env_reward, info, next_info, ext, next_ext):
-            out = fn({"obs": _batch(obs), "action": _batch(act), "next": _batch(nxt),
-                      "env_reward": _batch(env_reward), "info": _batch(info),
-                      "next_info": _batch(next_info), "props": ext, "next_props": next_ext})
-            return cast(out[0])
+        # only what the expression reads is batched (an info dict has many keys); obs
+        # always, as it gives the batch size of a result that reads nothing
+        keys = ("obs", "action", "next", "env_reward", "info", "next_info")
+        picks = [(k, i) for i, k in enumerate(keys) if k in fn.reads or k == "obs"]
+
+        def call(*transition):
+            values = {k: _batch(transition[i]) for k, i in picks}
+            values["props"], values["next_props"] = transition[6], transition[7]
+            return cast(fn(values)[0])
         return call
+
+
+def obs_info(env, obs_space) -> dict | None:
+    """key -> ``(n_obs,)`` array: the info of every observation of a ``Discrete`` env
+    whose info is a function of its state (a batched env's ``finite.info``, a gym
+    env's ``unwrapped.state_info``: the observation of state s is s), else None."""
+    if not isinstance(obs_space, spaces.Discrete):
+        return None
+    finite = getattr(env, "finite", None)
+    if finite is not None and finite.info:
+        obs = np.asarray(finite.obs, np.int64) - int(obs_space.start)
+        out = {}
+        for k, v in finite.info.items():
+            out[k] = np.zeros(int(obs_space.n), np.asarray(v).dtype)
+            out[k][obs] = v  # absorbing copies observe (and carry) what their original does
+        return out
+    info = getattr(getattr(env, "unwrapped", None), "state_info", None)
+    if info and all(len(v) == obs_space.n for v in info.values()):
+        return {k: np.asarray(v) for k, v in info.items()}
+    return None

@@ -43,7 +43,7 @@ from gymnasium.utils import RecordConstructorArgs
 from ..errors import ObjlangError
 from ..ir import nodes as n
 from ..ir import sym
-from .labels import Reader
+from .labels import Reader, obs_info
 from .plan import Plan, plan
 from .schemes import SCHEMES, Scheme
 
@@ -277,7 +277,8 @@ class ObjlangWrapper(gymnasium.Wrapper, RecordConstructorArgs):
         spec = self.objlang_spec
         if pl.formulas:
             spec = dataclasses.replace(spec, decls=spec.decls + tuple(pl.formulas.values()))
-        reader = Reader(spec, self.env.observation_space, self.env.action_space, props)
+        reader = Reader(spec, self.env.observation_space, self.env.action_space, props,
+                        obs_info(self.env, self.env.observation_space))
         self._reader = reader
         gamma = pl.discount if pl.discount is not None else spec.discount_for()
         self.scheme = Scheme(opts["ltl_reward"], float(opts["zeta"]), float(opts["gamma_b"]),

@@ -650,7 +650,7 @@ class _Compiler:
 # ---- runtime helpers ----------------------------------------------------------
 
 def _key(x, key: str, what: str):
-    if not isinstance(x, Mapping):
+    if type(x) is not dict and not isinstance(x, Mapping):
         raise TypeError(f"cannot read key '{key}': {what} is not a dict")
     try:
         return x[key]

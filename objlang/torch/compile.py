@@ -23,7 +23,7 @@ from ..errors import ObjlangError
 from ..ir import nodes as n
 from ..ir import sym
 from ..ir.evaluate import compile_real
-from ..gym.labels import Reader
+from ..gym.labels import Reader, obs_info
 from ..gym.plan import Plan, plan
 from ..gym.schemes import Scheme
 from ..gym.wrapper import _buchi_kind, options_of
@@ -615,24 +615,4 @@ def compile_torch(spec, objective: str | None = None, device="cpu", *, env=None,
     obs_space = env.single_observation_space if batched else env.observation_space
     act_space = env.single_action_space if batched else env.action_space
     return ObjectiveModule(loaded, objective, device, obs_space, act_space, props, seed, options,
-                           _obs_info(env, obs_space))
-
-
-def _obs_info(env, obs_space) -> dict | None:
-    """key -> ``(n_obs,)`` array: the info of every observation of a ``Discrete`` env
-    whose info is a function of its state (a batched env's ``finite.info``, a gym
-    env's ``unwrapped.state_info``: the observation of state s is s), else None."""
-    if not isinstance(obs_space, spaces.Discrete):
-        return None
-    finite = getattr(env, "finite", None)
-    if finite is not None and finite.info:
-        obs = np.asarray(finite.obs, np.int64) - int(obs_space.start)
-        out = {}
-        for k, v in finite.info.items():
-            out[k] = np.zeros(int(obs_space.n), np.asarray(v).dtype)
-            out[k][obs] = v  # absorbing copies observe (and carry) what their original does
-        return out
-    info = getattr(getattr(env, "unwrapped", None), "state_info", None)
-    if info and all(len(v) == obs_space.n for v in info.values()):
-        return {k: np.asarray(v) for k, v in info.items()}
-    return None
+                           obs_info(env, obs_space))
