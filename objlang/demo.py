@@ -59,7 +59,9 @@ def run_demo(args) -> int:
     shown = str(task.relative_to(root.parent))
     if not as_json:
         print(f"objlang demo: {n_files} example specs checked, {failed} failed; their "
-              f"{len(rows)} objectives are written in {len(counts)} formalisms:")
+              f"{len(rows)} objectives are written in {len(counts) - ('pareto' in counts)} of "
+              f"the 17 formalisms" + (" (and Pareto orders, a partial order none of them "
+                                      "expresses)" if "pareto" in counts else "") + ":")
         print("  " + ", ".join(f"{k} {v}" for k, v in sorted(counts.items(),
                                                              key=lambda kv: (-kv[1], kv[0]))))
         print(f"\ntraining {shown} on CPU (batched torch env and objective; tabular "
