@@ -17,8 +17,18 @@ Lagrangian advantage of OmniSafe's PPO-Lag). After each rollout the
 multipliers follow the measured cost ``J_j`` (the mean discounted cost of the
 episodes finished in it) by a PI controller (Stooke, Achiam, Abbeel, "Responsive
 safety in RL by PID Lagrangian methods", ICML 2020, without the D term):
-``I_j ← max(0, I_j + k_i (J_j − b_j))``, ``λ_j = max(0, I_j + k_p (J_j − b_j))`` --
+``I_j ← max(0, I_j + k_i (J_j − t_j))``, ``λ_j = max(0, I_j + k_p (J_j − t_j))`` --
 the integral is plain dual ascent, the proportional term damps its oscillation.
+
+The target ``t_j = b_j − m |b_j|`` lies a safety margin (``cost_margin`` m, 2% of
+the limit by default) inside the limit. A constrained optimum usually sits on the
+limit, and the controller holds the *measured* cost (a sample mean) at its target
+only up to sampling noise and up to what the samples cannot see, such as the 1e-5
+probability a softmax policy keeps on an action it has learnt to avoid; aiming at
+the limit itself leaves the final policy's exact cost on either side of it. The
+constrained optimum is concave in the limit, so shrinking it by the fraction m
+costs at most the fraction m of the optimum (where the optimum at limit 0 is ≥ 0).
+A limit of 0 gets no margin (a cost-free policy meets it exactly).
 """
 from __future__ import annotations
 
@@ -42,11 +52,14 @@ class LagrangianConfig(PPOConfig):
     (per unit of constraint violation, per update) and their initial value. The
     gains are tuned on examples/toy/gamble.obj (reward ~1, cost ~0.1): fast enough
     that λ catches up before PPO's policy turns deterministic, and damped enough
-    to settle; costs or rewards of other scales may want other gains."""
+    to settle; costs or rewards of other scales may want other gains.
+    ``cost_margin``: the multipliers aim each measured cost at ``limit − cost_margin
+    × |limit|`` (module docstring)."""
 
     lambda_ki: float = 5.0
     lambda_kp: float = 10.0
     lambda_init: float = 0.0
+    cost_margin: float = 0.02
 
 
 def config_for(env, **overrides) -> LagrangianConfig:
@@ -124,7 +137,9 @@ class LagrangianSignal(Signal):
         self.n_channels = 1 + len(limits)
         self.gammas = [gamma] + [c.gamma for c in limits]
         self.coef = torch.tensor([c.coef for c in limits], dtype=torch.float32, device=device)
-        self.bound = torch.tensor([c.limit for c in limits], dtype=torch.float32, device=device)
+        bound = torch.tensor([c.limit for c in limits], dtype=torch.float64)
+        #: what the multipliers drive the measured costs to: inside the limits by the margin
+        self.target = (bound - config.cost_margin * bound.abs()).float().to(device)
         self.ki, self.kp = config.lambda_ki, config.lambda_kp
         self.integral = torch.full((len(limits),), float(config.lambda_init), device=device)
         self.lam = self.integral.clone()
@@ -139,7 +154,7 @@ class LagrangianSignal(Signal):
         if episodes["disc"].shape[0] == 0:
             return {"cost": None, "lambda": self.lam.tolist()}
         J = episodes["disc"][:, 1:].mean(0)
-        err = J - self.bound
+        err = J - self.target
         self.integral = (self.integral + self.ki * err).clamp(min=0.0)
         self.lam = (self.integral + self.kp * err).clamp(min=0.0)
         return {"cost": J.tolist(), "lambda": self.lam.tolist()}
@@ -149,7 +164,9 @@ def train(spec, plan, env, mod, steps: int, seed: int = 0, device="cpu", log=Non
           config: LagrangianConfig | None = None):
     """Lagrangian PPO (see the module docstring); the arguments and the result are
     :func:`objlang.train.ppo.train`'s. The metrics add ``cost`` (the measured
-    value of each constraint's cost, in the order written), ``limit`` and ``lambda``.
+    value of each constraint's cost, in the order written), ``limit``, ``target`` (the
+    cost the multipliers aim at, inside the limit by ``config.cost_margin``) and
+    ``lambda``.
     The policy is stochastic: a constrained optimum may need to randomise."""
     from .regularize import regularizer_for
 
@@ -167,5 +184,6 @@ def train(spec, plan, env, mod, steps: int, seed: int = 0, device="cpu", log=Non
     if costs:
         metrics["cost"] = torch.tensor(costs).mean(0).tolist()
     metrics["limit"] = [c.limit for c in limits]
+    metrics["target"] = signal.target.tolist()
     metrics["constraints"] = [c.text for c in limits]
     return policy, metrics
