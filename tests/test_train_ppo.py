@@ -11,18 +11,11 @@ from objlang.finite.evaluate import evaluate
 from objlang.torch import compile_torch
 from objlang.train import lagrangian, multiobjective, ppo
 
+from _samples import MDP_EXAMPLE
+
 # s0: "left" reaches a (pays 0.5) for sure, "right" reaches b (pays 1) with
 # probability 0.9 and else stays; optimum: always right, V = 0.9 + 0.1 * 0.9 * V = 0.989
-PATHS = """
-mdp paths {
-    start s0
-    s0 left -> a
-    s0 right -> b : 0.9, s0 : 0.1
-    a * -> done
-    b * -> done
-    done * -> done
-}
-env paths
+PATHS = MDP_EXAMPLE + """
 discount 0.9
 options { max_episode_steps: 8 }
 reward r = [obs == s0 & next == b] + 0.5 * [obs == s0 & next == a]

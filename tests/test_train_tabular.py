@@ -223,6 +223,8 @@ def test_train_refuses_unknown_options_and_trainers():
         train(spec, steps=10, progress=False, batch=3)
     with pytest.raises(objlang.ObjlangError, match="unknown trainer"):
         train(spec, steps=10, progress=False, trainer="sarsa")
+    with pytest.raises(objlang.ObjlangError, match="unknown device 'tpu0'"):
+        train(spec, steps=10, progress=False, device="tpu0")
 
 
 def test_cli_train_error_is_located(tmp_path, capsys):

@@ -32,6 +32,7 @@ import torch
 from ..errors import ObjlangError
 from ..finite.model import FiniteMDP
 from ..ir import nodes as n
+from ..torch.expr import device_of
 from . import officeworld, zonenav
 
 __all__ = ["BatchedEnv", "TensorMDP", "ZoneNav", "make_batched"]
@@ -65,7 +66,7 @@ class BatchedEnv:
         if num_envs < 1:
             raise ObjlangError(f"num_envs must be at least 1, not {num_envs}")
         self.num_envs = int(num_envs)
-        self.device = torch.device(device)
+        self.device = device_of(device)
         self.max_episode_steps = int(max_episode_steps)
         self.generator = torch.Generator(self.device)
         if seed is None:

@@ -27,8 +27,8 @@ from ..gym.labels import Reader, obs_info
 from ..gym.plan import Plan, plan
 from ..gym.schemes import Scheme
 from ..gym.wrapper import _buchi_kind, options_of
-from .expr import (StateLetters, TorchOps, Transition, batch_size, check_device, pack_letters,
-                   take)
+from .expr import (StateLetters, TorchOps, Transition, batch_size, check_device, device_of,
+                   pack_letters, take)
 
 
 def _stop_threshold(scheme: Scheme, accepting: np.ndarray, marks: np.ndarray) -> np.ndarray:
@@ -85,7 +85,7 @@ class _Track:
                     [f"the reward of machine edge {i + 1}" for i in range(len(exprs))],
                     reader, ops, obs_info=obs_info)
             return
-        self.read = StateLetters(conds, reader, ops, obs_info)
+        self.read = StateLetters(conds, reader, ops)
         marks = auto.color if auto.acceptance == "parity min even" else auto.accepting
         accepting = marks > 0 if auto.acceptance == "buchi" else marks % 2 == 0
         self.accepting, self.accepting_t = flat(accepting, torch.bool), by_letter(accepting,
@@ -132,7 +132,7 @@ class ObjectiveModule:
     def __init__(self, spec: n.Spec, objective: str | None, device, observation_space,
                  action_space, props: Mapping[str, Callable] | None, seed: int | None,
                  options: Mapping, obs_info: Mapping | None = None):
-        self.device = _device(device)
+        self.device = device_of(device)
         self.options = options_of(spec, options)
         opts = self.options
         self.plan: Plan = plan(spec, objective, opts)
@@ -141,7 +141,7 @@ class ObjectiveModule:
             spec = dataclasses.replace(spec, decls=spec.decls + tuple(pl.formulas.values()))
         self.spec = spec
         ops = self.ops = TorchOps(self.device)
-        reader = Reader(spec, observation_space, action_space, props)
+        reader = Reader(spec, observation_space, action_space, props, obs_info)
         self.scope = reader.scope
         self.external = dict(props or {})
         # the env's info as a function of the observation, where it is one: tables
@@ -575,14 +575,6 @@ def _columns(cols: list, old: torch.Tensor) -> torch.Tensor:
     if len(cols) == 1:
         return cols[0][:, None]
     return torch.stack(cols, 1) if cols else old
-
-
-def _device(device) -> torch.device:
-    d = torch.device(device)
-    if d.type == "cuda" and d.index is None:
-        # tensors report "cuda:0", not "cuda": compare with what they report
-        d = torch.device("cuda", torch.cuda.current_device())
-    return d
 
 
 def compile_torch(spec, objective: str | None = None, device="cpu", *, env=None,

@@ -80,6 +80,31 @@ class TorchOps(ArrayOps):
         return x.expand(shape).clone()
 
 
+def device_of(device) -> torch.device:
+    """``device`` (a string or a ``torch.device``) as the device its tensors report
+    ("cuda" is "cuda:N" of the current GPU), or an ObjlangError for a name torch
+    does not know or a GPU it does not find.
+
+    >>> device_of("cpu")
+    device(type='cpu')
+    """
+    from ..errors import ObjlangError
+
+    try:
+        d = torch.device(device)
+    except (RuntimeError, TypeError):
+        raise ObjlangError(f"unknown device '{device}'", hint="use cpu or cuda (cuda:N)") \
+            from None
+    if d.type == "cuda":
+        if not torch.cuda.is_available():
+            raise ObjlangError(f"device '{device}' is not available: torch finds no CUDA GPU",
+                               hint="use --device cpu")
+        if d.index is None:
+            # tensors report "cuda:0", not "cuda": compare with what they report
+            d = torch.device("cuda", torch.cuda.current_device())
+    return d
+
+
 def check_device(x, device: torch.device, what: str) -> None:
     """Raise unless every tensor in x (a tensor or a dict of them) is on ``device``."""
     if isinstance(x, Mapping):
@@ -99,13 +124,12 @@ class StateLetters:
     """The letter (bit i = condition i) of a state: ``f(obs, info, props) -> int64 (B,)``.
 
     With ``Discrete`` observations, a table over the observations when the
-    conditions read ``obs`` only (:meth:`Reader.letter_table`), or ``obs`` and an
-    info that is a function of the observation (``obs_info``: key -> ``(n_obs,)``
-    tensor, e.g. OfficeWorld's); else the compiled conditions, on the batch.
+    conditions read ``obs`` only, or ``obs`` and an info that is a function of the
+    observation (:meth:`Reader.letter_table`, e.g. OfficeWorld's); else the
+    compiled conditions, on the batch.
     """
 
-    def __init__(self, conditions: list, reader: Reader, ops: TorchOps,
-                 obs_info: Mapping | None = None):
+    def __init__(self, conditions: list, reader: Reader, ops: TorchOps):
         self.ops = ops
         discrete = _discrete(reader.obs_space)
         self.start = discrete[0] if discrete else 0
@@ -115,14 +139,7 @@ class StateLetters:
             for c in conditions:
                 reader.condition(c, *reader.named(c))  # the gym backend's checks and errors
                 self.fns.append(compile_bool(c, reader.scope, level="state", ops=ops))
-            reads = frozenset().union(*(f.reads for f in self.fns))
-            if discrete and obs_info and reads <= {"obs", "info"}:
-                o = torch.arange(discrete[1], device=ops.device)
-                try:
-                    self.table = self._compiled(o + self.start, _rows(obs_info, o), {})
-                except KeyError:  # a key the per-observation info lacks: read each step's
-                    pass
-        if self.table is not None:
+        else:
             self.table = torch.as_tensor(self.table, dtype=torch.int64, device=ops.device)
 
     def _compiled(self, obs, info, props) -> torch.Tensor:

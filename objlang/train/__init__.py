@@ -95,10 +95,9 @@ def train(spec, objective: str | None = None, steps: int | None = None, device="
     later evaluation stays there), ``product_states`` (finite envs), ``config`` and
     ``files`` (kind -> path).
     """
-    import torch
-
     from .. import load
     from ..torch import compile_torch
+    from ..torch.expr import device_of
     from ..envs.batched import make_batched
     from ..gym.wrapper import DEFAULTS as COMPILE_OPTIONS
     from ..finite.solve import pick_objective
@@ -111,10 +110,7 @@ def train(spec, objective: str | None = None, steps: int | None = None, device="
         spec = with_env(spec, env_id)
     compile_opts = {k: v for k, v in options.items() if k in COMPILE_OPTIONS}
     hyper = {k: v for k, v in options.items() if k not in COMPILE_OPTIONS and v is not None}
-    device = torch.device(device)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ObjlangError(f"device '{device}' is not available: torch finds no CUDA GPU",
-                           hint="use --device cpu")
+    device = device_of(device)
     env = make_batched(spec, hyper.get("num_envs", 64), device=device, seed=seed)
     mod = compile_torch(spec, objective, device=device, env=env, seed=seed, **compile_opts)
     plan = mod.plan
