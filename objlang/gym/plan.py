@@ -33,15 +33,17 @@ from ..errors import ObjlangError
 from ..ir import nodes as n
 from ..ir import sym
 
-#: the trainer of `objlang train` that handles what a per-step reward cannot
+#: what a per-step reward cannot carry: no `objlang train` trainer (nor `objlang
+#: solve`) optimises these forms yet; `objlang.evaluate` values a given policy
+_EVALUATE = "on a finite env, objlang.evaluate gives a policy's exact value"
 TRAINERS = {
-    "FOMR": "the occupancy-measure trainer (objlang train)",
-    "OMO": "the occupancy-measure trainer (objlang train)",
-    "FTLR": "the trajectory-lottery trainer (objlang train), which estimates Var[G] by batches",
-    "TLO": "the trajectory-lottery trainer (objlang train)",
-    "FPR": "the policy-function trainer (objlang train), which differentiates f(pi)",
-    "PO": "the policy-function trainer (objlang train)",
-    "FTR": "the trajectory-return trainer (objlang train)",
+    "FOMR": f"objlang train has no occupancy-measure trainer yet; {_EVALUATE}",
+    "OMO": f"objlang train has no occupancy-measure trainer yet; {_EVALUATE}",
+    "FTLR": f"objlang train has no trajectory-lottery (Var[G]) trainer yet; {_EVALUATE}",
+    "TLO": f"objlang train has no trajectory-lottery trainer yet; {_EVALUATE}",
+    "FPR": f"objlang train has no policy-function trainer yet; {_EVALUATE}",
+    "PO": f"objlang train has no policy-function trainer yet; {_EVALUATE}",
+    "FTR": f"objlang train has no trajectory-return trainer yet; {_EVALUATE}",
 }
 
 
@@ -95,7 +97,7 @@ class _Planner:
         from ..expressivity import written_in
 
         key = key or written_in(self.obj, self.spec)[0]
-        hint = f"use {TRAINERS[key]}" if key in TRAINERS else None
+        hint = TRAINERS.get(key)
         return ObjlangError(f"objective '{self.obj.name}' is written in {key}; {why}",
                             self.obj.loc, hint, self.spec.source)
 
